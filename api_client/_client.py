@@ -1,0 +1,325 @@
+"""The HTTP client: one ``call(operation, args)`` builds, validates and sends any operation.
+
+The send path is layered, one concern each::
+
+    call            resolve the operation, validate args, check the token
+    _build          turn the prepared request into an httpx.Request (JSON, text, multipart)
+    _send           the one place a retry policy will wrap (no retries yet)
+    _send_once      ask the limiter, send through the transport, translate httpx errors
+    _decode         turn the response into a value or a typed APIError
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ._accounts import DEFAULT_ACCOUNT, Account
+from ._catalog import Catalog, Operation, load_catalog
+from ._errors import APIError, ArgumentError, ConfigurationError, TransportError
+from ._files import FileSource
+from ._limiter import Limiter, NullLimiter
+from ._retry_after import retry_after_seconds
+from ._validation import NO_BODY, PreparedRequest, prepare_request
+from ._version import __version__
+
+__all__ = ["DEFAULT_TIMEOUT", "ReplicateClient", "Response"]
+
+# Prefer: wait may hold a request for 60 s, so reads get well beyond that.
+DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+USER_AGENT = f"luaq/{__version__}"
+_ERROR_EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful call: the decoded value, the HTTP status, the response headers
+    (lower-case names)."""
+
+    value: Any
+    http_status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ReplicateClient:
+    """Calls Replicate operations for one account.
+
+    ``transport`` picks where requests go (the network by default; a
+    ``SimulatorTransport`` or ``httpx.MockTransport`` in tests and ``--simulate``).
+    ``files`` says what ``create_file`` may upload beyond the bytes it is given.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        limiter: Limiter | None = None,
+        files: FileSource | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.account = account
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._limiter: Limiter = limiter or NullLimiter()
+        self._files = files or FileSource()
+        self._catalog = catalog or load_catalog()
+        self._http = httpx.Client(transport=transport, timeout=self._timeout)
+
+    def __repr__(self) -> str:
+        return f"ReplicateClient(account={self.account.name!r}, base_url={self.account.base_url!r})"
+
+    def __enter__(self) -> ReplicateClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(
+        self,
+        operation: str | Operation,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Response:
+        """Perform ``operation`` (an Operation or any of its names) with ``args``.
+
+        ``timeout`` caps the whole call in seconds (limiter wait included).
+        Raises ArgumentError before sending anything, ConfigurationError without a token,
+        TransportError without a response, APIError (or a subclass) on 4xx/5xx.
+        """
+        if not isinstance(operation, Operation):
+            operation = self._catalog.resolve(operation)
+        prepared = prepare_request(operation, args)
+        token = self._token()
+        request = self._build(prepared, token, timeout)
+        return self._send(operation, request, token, timeout)
+
+    def _token(self) -> str:
+        if self.account.token:
+            return self.account.token
+        variable = self.account.token_variable()
+        if self.account.name == DEFAULT_ACCOUNT:
+            where = f"set {variable} (or REPLICATE_API_TOKEN_<NAME> for a named account)"
+        else:
+            where = f"set {variable}"
+        raise ConfigurationError(
+            f"no Replicate API token for account {self.account.name!r}: {where}, or use --simulate"
+        )
+
+    def _build(self, prepared: PreparedRequest, token: str, timeout: float | None) -> httpx.Request:
+        operation = prepared.operation
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **prepared.headers,
+        }
+        if timeout is not None and "Prefer" in headers:
+            prefer = _prefer_within(headers.pop("Prefer"), timeout)
+            if prefer:
+                headers["Prefer"] = prefer
+        content: bytes | None = None
+        files = data = None
+        if prepared.body is not NO_BODY:
+            kind = operation.body.content_type if operation.body else "application/json"
+            if kind == "multipart/form-data":
+                upload = self._files.resolve(prepared.body, operation.label)
+                files = {"content": (upload.filename, upload.content, upload.content_type)}
+                data = {
+                    "filename": upload.filename,
+                    "type": upload.content_type,
+                    "metadata": _json_bytes(upload.metadata, operation.label).decode("utf-8"),
+                }
+            elif kind == "text/plain":
+                content = prepared.body.encode("utf-8")
+                headers["Content-Type"] = "text/plain"
+            else:
+                content = _json_bytes(prepared.body, operation.label)
+                headers["Content-Type"] = "application/json"
+        return self._http.build_request(
+            operation.method,
+            self.account.base_url.rstrip("/") + prepared.path,
+            params=prepared.query,
+            headers=headers,
+            content=content,
+            files=files,
+            data=data,
+            timeout=_capped(self._timeout, timeout),
+        )
+
+    def _send(
+        self, operation: Operation, request: httpx.Request, token: str, timeout: float | None
+    ) -> Response:
+        # A retry policy goes here: loop over _send_once, consulting the policy on each
+        # TransportError / APIError (status, retry_after) and on the time left.
+        return self._send_once(operation, request, token, timeout)
+
+    def _send_once(
+        self, operation: Operation, request: httpx.Request, token: str, timeout: float | None
+    ) -> Response:
+        started = time.monotonic()
+        self._limiter.acquire(self.account.name, operation.rate_bucket, timeout=timeout)
+        if timeout is not None:
+            left = max(timeout - (time.monotonic() - started), 0.001)
+            request.extensions["timeout"] = _capped(self._timeout, left).as_dict()
+        with _transport_errors(operation, token):
+            response = self._http.send(request)
+        return _decode(operation, response, token)
+
+
+@contextmanager
+def _transport_errors(operation: Operation, token: str) -> Iterator[None]:
+    """The one boundary where httpx exceptions become TransportError."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        message = f"{operation.label}: request timed out ({type(exc).__name__})"
+        raise TransportError(message, operation=operation.short_name) from exc
+    except httpx.RequestError as exc:
+        reason = _redact(str(exc), token) or type(exc).__name__
+        message = f"{operation.label}: could not reach Replicate: {reason}"
+        raise TransportError(message, operation=operation.short_name) from exc
+
+
+def _decode(operation: Operation, response: httpx.Response, token: str) -> Response:
+    response.read()
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    if response.status_code >= 400:
+        raise _api_error(operation, response, token)
+    return Response(_value(response), response.status_code, headers)
+
+
+def _value(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return {}
+    content_type = response.headers.get("content-type", "")
+    if _is_json(content_type):
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            pass
+    return {"body": response.content, "content_type": content_type}
+
+
+def _api_error(operation: Operation, response: httpx.Response, token: str) -> APIError:
+    status = response.status_code
+    problem = _problem(response)
+    if problem is not None:
+        title = _text(problem.get("title"))
+        detail = _text(problem.get("detail")) or _text(problem.get("error"))
+        body_retry_after = problem.get("retry_after")
+    else:
+        title, body_retry_after = None, None
+        detail = _excerpt(response)
+    retry_after = retry_after_seconds(
+        body_retry_after, response.headers.get("retry-after"), detail, now=time.time()
+    )
+    return APIError.for_status(status)(
+        status,
+        operation=operation.short_name,
+        title=_redact(title, token),
+        detail=_redact(detail, token),
+        retry_after=retry_after,
+    )
+
+
+def _problem(response: httpx.Response) -> dict[str, Any] | None:
+    if not _is_json(response.headers.get("content-type", "")):
+        return None
+    try:
+        value = json.loads(response.content)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _excerpt(response: httpx.Response) -> str | None:
+    """A short, readable excerpt of a non-JSON error body (HTML pages included)."""
+    text = response.content[:65536].decode("utf-8", "replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = title.group(1)
+    else:
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    if len(text) > _ERROR_EXCERPT_CHARS:
+        text = text[: _ERROR_EXCERPT_CHARS - 1] + "…"
+    return text or None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _redact(text: str | None, token: str) -> str | None:
+    if text and token and token in text:
+        return text.replace(token, "[redacted]")
+    return text
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _json_bytes(body: Any, label: str) -> bytes:
+    return json.dumps(_jsonable(body, label), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _jsonable(value: Any, label: str) -> Any:
+    """``value`` with Lua byte strings (values and keys) turned into text."""
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ArgumentError(
+                f"{label}: a binary string cannot be sent in a JSON body; "
+                "upload it with create_file or pass a data: URL"
+            ) from None
+    if isinstance(value, Mapping):
+        return {_jsonable(k, label): _jsonable(v, label) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, label) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise ArgumentError(f"{label}: cannot send a {type(value).__name__} as JSON")
+
+
+def _capped(base: httpx.Timeout, limit: float | None) -> httpx.Timeout:
+    if limit is None:
+        return base
+
+    def cap(value: float | None) -> float:
+        return limit if value is None else min(value, limit)
+
+    return httpx.Timeout(
+        connect=cap(base.connect), read=cap(base.read), write=cap(base.write), pool=cap(base.pool)
+    )
+
+
+def _prefer_within(prefer: str, timeout: float) -> str | None:
+    """``Prefer: wait[=n]`` shortened so the server answers before ``timeout`` runs out
+    (with a second to spare); None when there is no time left to wait at all."""
+    match = re.fullmatch(r"wait(?:=(\d+))?", prefer.strip())
+    if not match:
+        return prefer
+    wanted = int(match.group(1) or 60)
+    allowed = math.floor(timeout - 1)
+    if wanted <= allowed:
+        return prefer
+    return f"wait={allowed}" if allowed >= 1 else None

@@ -1,0 +1,143 @@
+"""Errors raised by api_client.
+
+Every error carries ``error_type`` (what the sandbox reports as ``error.type``) and
+never shows an API token::
+
+    ReplicateError                      any api_client error
+     ├── ArgumentError                  bad arguments, raised before any request ("argument_error")
+     ├── ConfigurationError             no token, unknown account setup ("configuration_error")
+     ├── TransportError                 no response: timeout, connection failure ("transport_error")
+     └── APIError                       Replicate answered 4xx/5xx ("api_error")
+          ├── Unauthorized              401
+          ├── NotFound                  404
+          ├── ValidationFailed          422
+          └── RateLimited               429, with ``retry_after`` when known
+
+``APIError.for_status`` picks the most specific class for an HTTP status.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+__all__ = [
+    "APIError",
+    "ArgumentError",
+    "ConfigurationError",
+    "NotFound",
+    "RateLimited",
+    "ReplicateError",
+    "TransportError",
+    "Unauthorized",
+    "ValidationFailed",
+]
+
+
+class ReplicateError(Exception):
+    """Base class of every api_client error."""
+
+    error_type = "replicate_error"
+    status: int | None = None
+    title: str | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+    operation: str | None = None
+
+
+class ArgumentError(ReplicateError):
+    """The arguments of a call are wrong; nothing was sent.
+
+    ``argument`` names the offending argument when there is one.
+    """
+
+    error_type = "argument_error"
+
+    def __init__(
+        self, message: str, *, argument: str | None = None, operation: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.operation = operation
+
+
+class ConfigurationError(ReplicateError):
+    """luaq is not set up to make this call (for example, no API token)."""
+
+    error_type = "configuration_error"
+
+
+class TransportError(ReplicateError):
+    """The request got no response: it timed out or the connection failed."""
+
+    error_type = "transport_error"
+
+    def __init__(self, message: str, *, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class APIError(ReplicateError):
+    """Replicate answered with a 4xx/5xx status.
+
+    ``operation`` is the short name of the operation (``get_prediction``); ``title`` and
+    ``detail`` come from the problem+json body when there is one.
+    """
+
+    error_type = "api_error"
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        operation: str,
+        title: str | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.operation = operation
+        self.title = title
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        heading = self.title or _reason_phrase(self.status)
+        message = f"replicate.{self.operation}: {self.status} {heading}".rstrip()
+        return f"{message}: {self.detail}" if self.detail else message
+
+    @staticmethod
+    def for_status(status: int) -> type[APIError]:
+        """The most specific APIError subclass for an HTTP status."""
+        return _BY_STATUS.get(status, APIError)
+
+
+class Unauthorized(APIError):
+    """401: the token is missing or wrong."""
+
+
+class NotFound(APIError):
+    """404: the resource does not exist (or is not visible to this account)."""
+
+
+class ValidationFailed(APIError):
+    """422: Replicate rejected the request body or the version."""
+
+
+class RateLimited(APIError):
+    """429: throttled; ``retry_after`` says how long to wait, when known."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    401: Unauthorized,
+    404: NotFound,
+    422: ValidationFailed,
+    429: RateLimited,
+}
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

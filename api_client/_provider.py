@@ -1,0 +1,158 @@
+"""ReplicateProvider: the sandbox's ``Provider`` protocol, implemented for Replicate.
+
+The protocol lives in ``sandbox/_provider.py``; api_client never imports the sandbox,
+so it satisfies the protocol structurally and returns look-alike value objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from ._accounts import DEFAULT_ACCOUNT, Account
+from ._catalog import Catalog, Operation, load_catalog
+from ._client import ReplicateClient
+from ._docs import function_doc, lua_example, overview_doc
+from ._errors import ArgumentError
+from ._files import FileSource
+from ._limiter import Limiter
+from ._names import APP_NAME
+
+__all__ = ["CallOutcome", "FunctionSpec", "ReplicateProvider"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function, shaped like ``sandbox.FunctionSpec`` (names: long, short, slug)."""
+
+    names: tuple[str, ...]
+    title: str
+    kind: Literal["read", "write"]
+    args_schema: Mapping[str, Any]
+    doc: str
+    example: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A successful call, shaped like ``sandbox.CallOutcome``."""
+
+    value: Any
+    http_status: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ReplicateProvider:
+    """``app.integrations.replicate``: every catalog operation, for every account.
+
+    ``transport`` is handed to each account's client (a ``SimulatorTransport`` for
+    ``--simulate``); ``attachments`` and ``allow_read`` say what ``create_file`` may
+    upload besides the bytes it is given. Clients are created on first use.
+    """
+
+    name = APP_NAME
+
+    def __init__(
+        self,
+        accounts: Mapping[str, Account],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        attachments: Mapping[str, bytes] | None = None,
+        allow_read: Sequence[str | os.PathLike[str]] = (),
+        limiter: Limiter | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self._accounts = dict(accounts)
+        self._accounts.setdefault(DEFAULT_ACCOUNT, Account(DEFAULT_ACCOUNT))
+        self._transport = transport
+        self._files = FileSource(dict(attachments or {}), tuple(allow_read))
+        self._limiter = limiter
+        self._catalog = catalog or load_catalog()
+        self._clients: dict[str, ReplicateClient] = {}
+        self._lock = threading.Lock()
+        self._functions: tuple[FunctionSpec, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"ReplicateProvider(accounts={list(self.accounts())!r})"
+
+    def __enter__(self) -> ReplicateProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def functions(self) -> Sequence[FunctionSpec]:
+        if self._functions is None:
+            self._functions = tuple(_spec(op) for op in self._catalog)
+        return self._functions
+
+    def accounts(self) -> Sequence[str]:
+        others = sorted(name for name in self._accounts if name != DEFAULT_ACCOUNT)
+        return (DEFAULT_ACCOUNT, *others)
+
+    def overview_doc(self) -> str:
+        return overview_doc(self._catalog, self.accounts())
+
+    def call(
+        self,
+        function: str,
+        account: str,
+        args: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+    ) -> CallOutcome:
+        operation = self._catalog.resolve(function)
+        response = self._client(account).call(operation, args, timeout=timeout)
+        return CallOutcome(response.value, response.http_status)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def _client(self, account: str) -> ReplicateClient:
+        with self._lock:
+            client = self._clients.get(account)
+            if client is None:
+                client = ReplicateClient(
+                    self._account(account),
+                    transport=self._transport,
+                    limiter=self._limiter,
+                    files=self._files,
+                    catalog=self._catalog,
+                )
+                self._clients[account] = client
+            return client
+
+    def _account(self, name: str) -> Account:
+        account = self._accounts.get(name)
+        if account is not None:
+            return account
+        names = list(self.accounts())
+        message = f"unknown account {name!r} for {APP_NAME}"
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        raise ArgumentError(message + f" (accounts: {', '.join(names)})", argument=name)
+
+
+def _spec(operation: Operation) -> FunctionSpec:
+    return FunctionSpec(
+        names=operation.names,
+        title=operation.summary,
+        kind=operation.kind,
+        args_schema=operation.args_schema,
+        doc=function_doc(operation),
+        example=lua_example(operation),
+    )

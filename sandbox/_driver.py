@@ -1,0 +1,106 @@
+"""Drivers: run a :class:`ScriptRun` to its end by performing what it waits for.
+
+A run alternates between Lua (``run.start()`` / ``run.resume(outcome)``, CPU-bound, bounded
+by the limits) and waiting (a :class:`ProviderCall` or a :class:`Sleep`). This module's
+:func:`drive` waits synchronously, with :func:`perform`. An asyncio driver keeps the same
+loop and replaces only the waiting step::
+
+    async def drive_async(run, *, clock, perform_async):
+        step = run.start()
+        while isinstance(step, Pending):
+            step = run.resume(await perform_async(step.request))
+        return step.envelope
+
+where ``perform_async`` awaits ``asyncio.sleep(request.seconds)`` for a ``Sleep`` and
+``asyncio.to_thread(request.provider.call, ...)`` (or an async provider) for a
+``ProviderCall``, returning the same :class:`CallResult` / :class:`Slept` values. Many
+runs can then wait concurrently on one event loop; each ``start``/``resume`` is a short
+synchronous slice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._bridge import CallResult, Outcome, ProviderCall, Request, Sleep, Slept
+from ._envelope import Envelope
+from ._limits import Limits
+from ._provider import Provider
+from ._runtime import Pending, ScriptRun
+
+
+def perform(
+    request: Request,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """Perform one request, blocking. A provider's exception is part of the outcome."""
+    if isinstance(request, Sleep):
+        if request.seconds > 0:
+            sleep(request.seconds)
+        return Slept()
+    assert isinstance(request, ProviderCall)
+    started = clock()
+    try:
+        outcome = request.provider.call(
+            request.function, request.account, request.args, timeout=request.timeout
+        )
+    except Exception as exc:
+        return CallResult(started, clock(), error=exc)
+    return CallResult(started, clock(), outcome=outcome)
+
+
+def drive(
+    run: ScriptRun,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Envelope:
+    """Run ``run`` to its end, performing each request synchronously."""
+    step = run.start()
+    while isinstance(step, Pending):
+        step = run.resume(perform(step.request, clock=clock, sleep=sleep))
+    return step.envelope
+
+
+def run_script(
+    source: str | bytes,
+    *,
+    providers: Sequence[Provider] = (),
+    args: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
+    allow_writes: bool = False,
+    on_output: Callable[[str], None] | None = None,
+    on_call: Callable[[dict[str, Any]], None] | None = None,
+    chunk_name: str = "script",
+    job_id: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Envelope:
+    """Run a Lua script in a fresh sandbox and return its envelope.
+
+    Never raises for anything the script does (syntax and runtime errors, limits, provider
+    errors, unconvertible return values): all of it ends up in the envelope. Exceptions
+    raised by ``on_output``, ``on_call``, ``clock`` or ``sleep`` propagate.
+
+    ``providers`` are reachable as ``app.integrations.<name>``; ``args`` is ``job.args``;
+    write functions need ``allow_writes``; ``on_output`` receives each printed entry as it
+    is printed and ``on_call`` each ``integration_calls`` entry; ``clock`` and ``sleep``
+    measure and spend time (inject fakes in tests).
+    """
+    run = ScriptRun(
+        source,
+        providers=providers,
+        args=args,
+        limits=limits,
+        allow_writes=allow_writes,
+        on_output=on_output,
+        on_call=on_call,
+        chunk_name=chunk_name,
+        job_id=job_id,
+        clock=clock,
+    )
+    return drive(run, clock=clock, sleep=sleep)

@@ -1,0 +1,102 @@
+"""Python functions that Lua may call: they never raise into Lua.
+
+lupa turns an exception raised by a Python callback into a Lua error whose value is the
+Python exception object itself, which would hand the script a way into the host. So every
+callback exposed to Lua is wrapped by :func:`host_function`: it returns ``true, values...``
+on success and ``false, code, ...`` on failure, and core.lua's ``wrap_host`` raises the Lua
+error. Codes:
+
+- ``"error", message``: a string error raised at the script's line (``runtime_error``);
+- ``"raise", type, message``: a typed error value (``unknown_function``, ...);
+- ``"limit", limit``: a limit tripped (sticky, see core.lua);
+- ``"abort"``: the host raised (e.g. ``on_output``); the run stops and ``run_script``
+  re-raises the host's exception.
+
+Return values are checked too: a Python ``str`` would reach Lua as a Python object (the
+runtime uses ``encoding=None``), so strings are encoded and anything else is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from ._errors import ConversionError, LimitExceeded, ScriptError
+from ._lupa import lua54
+
+log = structlog.get_logger(__name__)
+
+_lua_type = lua54.lua_type
+
+
+class ScriptFacingError(Exception):
+    """Raised by a callback: becomes a Lua error the script can catch.
+
+    ``type`` None gives a plain string error (``runtime_error`` if uncaught); otherwise an
+    error value carrying that type.
+    """
+
+    def __init__(self, message: str, type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type
+
+
+class HostAbort(BaseException):
+    """Carries an exception the host raised from inside a run (``on_output``, ``clock``) out
+    of Lua; ``run_script`` re-raises ``.exception``."""
+
+    def __init__(self, exception: BaseException) -> None:
+        super().__init__(exception)
+        self.exception = exception
+
+
+def lua_safe(value: Any) -> Any:
+    """``value`` if Lua can hold it without seeing a Python object; raises TypeError else."""
+    if value is None or type(value) in (bool, int, float, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    if _lua_type(value) is not None:
+        return value
+    raise TypeError(f"refusing to pass a {type(value).__name__} to Lua")
+
+
+def host_function(
+    fn: Callable[..., tuple[Any, ...]], on_abort: Callable[[BaseException], None]
+) -> Callable[..., tuple[Any, ...]]:
+    """Wrap ``fn`` (returning a tuple of values) for Lua; see the module docstring."""
+
+    def callback(*args: Any) -> tuple[Any, ...]:
+        try:
+            values = fn(*args)
+            return (True, *(lua_safe(v) for v in values))
+        except ScriptFacingError as exc:
+            if exc.type is None:
+                return (False, b"error", _b(exc.message))
+            return (False, b"raise", _b(exc.type), _b(exc.message))
+        except ConversionError as exc:
+            return (False, b"error", _b(str(exc)))
+        except LimitExceeded as exc:
+            return (False, b"limit", _b(exc.limit))
+        except lua54.LuaMemoryError:
+            return (False, b"limit", b"memory_limit")
+        except ScriptError as exc:
+            return (False, b"raise", _b(exc.type), _b(exc.message))
+        except HostAbort as exc:
+            on_abort(exc.exception)
+            return (False, b"abort")
+        except Exception:
+            log.exception("sandbox callback failed", callback=getattr(fn, "__name__", "?"))
+            return (False, b"raise", b"internal_error", b"internal error in the sandbox")
+        except BaseException as exc:
+            on_abort(exc)
+            return (False, b"abort")
+
+    return callback
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")

@@ -1,0 +1,135 @@
+"""Limits of one run: a value object with server defaults and maximums.
+
+    field                default       maximum        bounds
+    instructions         100_000_000   2_000_000_000  Lua VM instructions (counted every 1000)
+    memory_bytes         32 MiB        256 MiB        memory allocated by Lua
+    wall_clock_seconds   300           3600           start to end, waiting included
+    output_bytes         1 MiB         16 MiB         bytes printed by print/dump
+    calls                1000          10_000         integration calls
+    result_bytes         1 MiB         16 MiB         the returned values, as compact JSON
+
+A job may ask for any positive value up to the maximum (:meth:`Limits.from_request`).
+Exceeding a limit ends the run with status ``limit_exceeded`` and an error type from
+``LIMIT_ERROR_TYPES``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+MiB = 1024 * 1024
+
+# error.type -> the field it enforces
+LIMIT_ERROR_TYPES: dict[str, str] = {
+    "instruction_limit": "instructions",
+    "memory_limit": "memory_bytes",
+    "wall_clock_limit": "wall_clock_seconds",
+    "output_limit": "output_bytes",
+    "call_limit": "calls",
+    "result_size_limit": "result_bytes",
+}
+
+_UNITS = {
+    "instructions": "instructions",
+    "memory_bytes": "bytes",
+    "wall_clock_seconds": "seconds",
+    "output_bytes": "bytes",
+    "calls": "calls",
+    "result_bytes": "bytes",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one run (see the module docstring for the table)."""
+
+    instructions: int = 100_000_000
+    memory_bytes: int = 32 * MiB
+    wall_clock_seconds: float = 300.0
+    output_bytes: int = 1 * MiB
+    calls: int = 1000
+    result_bytes: int = 1 * MiB
+
+    DEFAULT: ClassVar[Limits]
+    MAXIMUM: ClassVar[Limits]
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not _is_number(value) or value <= 0:
+                raise ValueError(f"limits.{f.name} must be a positive number, got {value!r}")
+
+    @classmethod
+    def from_request(
+        cls,
+        requested: Mapping[str, Any] | None,
+        default: Limits | None = None,
+        maximum: Limits | None = None,
+    ) -> Limits:
+        """The limits for a job that asked for ``requested`` (keys are field names).
+
+        Unknown keys, non-numeric or non-positive values and values above ``maximum`` raise
+        ``ValueError`` naming the key (and the maximum); missing keys come from ``default``.
+        """
+        default = default or cls.DEFAULT
+        maximum = maximum or cls.MAXIMUM
+        if requested is None:
+            return default
+        if not isinstance(requested, Mapping):
+            raise ValueError(f"limits must be an object, got {type(requested).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in requested.items():
+            if key not in known:
+                raise ValueError(f"unknown limit {key!r}; known limits: {', '.join(known)}")
+            ceiling = getattr(maximum, key)
+            integral = key != "wall_clock_seconds"
+            expect = "a positive integer" if integral else "a positive number"
+            if not _is_number(value) or (integral and value != int(value)) or value <= 0:
+                raise ValueError(
+                    f"limits.{key} must be {expect} (at most {ceiling} {_UNITS[key]}), "
+                    f"got {value!r}"
+                )
+            if value > ceiling:
+                raise ValueError(
+                    f"limits.{key} = {value} is above the maximum of {ceiling} {_UNITS[key]}"
+                )
+            values[key] = int(value) if integral else float(value)
+        return default.replace(**values)
+
+    def replace(self, **changes: Any) -> Limits:
+        return type(self)(**{**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def describe(self, error_type: str) -> str:
+        """The message for an exceeded limit, e.g. ``instruction limit exceeded (...)``."""
+        field = LIMIT_ERROR_TYPES[error_type]
+        value = getattr(self, field)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        unit = _UNITS[field] if value != 1 else _UNITS[field].removesuffix("s")
+        return f"{error_type.replace('_', ' ')} exceeded ({value} {unit})"
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and not math.isfinite(value))
+    )
+
+
+Limits.DEFAULT = Limits()
+Limits.MAXIMUM = Limits(
+    instructions=2_000_000_000,
+    memory_bytes=256 * MiB,
+    wall_clock_seconds=3600.0,
+    output_bytes=16 * MiB,
+    calls=10_000,
+    result_bytes=16 * MiB,
+)

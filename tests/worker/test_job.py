@@ -1,0 +1,66 @@
+"""The submission contract: what JobRequest accepts and how it says no."""
+
+import base64
+
+import pytest
+
+from worker.job import JobRequest, SubmissionError
+
+
+def test_minimal_submission_gets_defaults(settings):
+    """A script alone is a valid submission; everything else has a default."""
+    request = JobRequest.from_dict({"script": "return 1"}, settings)
+    assert request.account == "default"
+    assert request.allow_writes is False
+    assert len(request.job_id) == 32
+
+
+def test_round_trip_through_storage_keeps_attachments(settings):
+    """A stored request rebuilds to an equal one, attachment bytes included."""
+    files = {"a.png": base64.b64encode(b"\x89PNG").decode()}
+    request = JobRequest.from_dict(
+        {"script": "return 1", "files": files, "args": {"n": 1}}, settings
+    )
+    assert JobRequest.from_stored(request.to_dict()) == request
+    assert request.files["a.png"] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("submission", "message"),
+    [
+        ([], "must be a JSON object"),
+        ({"script": "  "}, "script is empty"),
+        ({}, "script must be a string"),
+        ({"script": "return 1", "colour": 1}, "unknown field(s) in submission: colour"),
+        ({"script": "return 1", "args": [1]}, "args must be a JSON object"),
+        ({"script": "return 1", "account": "Bad Name"}, "account must be"),
+        ({"script": "return 1", "allow_writes": "yes"}, "allow_writes must be true or false"),
+        ({"script": "return 1", "limits": {"memory_bytes": 10**12}}, "memory_bytes"),
+        ({"script": "return 1", "limits": {"bogus": 1}}, "bogus"),
+        ({"script": "return 1", "priority": 12}, "priority must be"),
+        ({"script": "return 1", "job_id": "../x"}, "job_id must be"),
+        ({"script": "return 1", "files": {"a": "%%%"}}, "not valid base64"),
+        ({"script": "return 1", "file": "/nonexistent.lua"}, "give either script or file"),
+    ],
+)
+def test_bad_submissions_name_the_problem(settings, submission, message):
+    """Each kind of bad submission is refused with a message naming the field at fault."""
+    with pytest.raises(SubmissionError) as caught:
+        JobRequest.from_dict(submission, settings)
+    assert message in str(caught.value)
+
+
+def test_script_over_size_limit_is_refused(settings):
+    """A script larger than max_script_bytes is refused, naming the limit."""
+    big = "-- " + "x" * settings.max_script_bytes
+    with pytest.raises(SubmissionError, match="limit is"):
+        JobRequest.from_dict({"script": big}, settings)
+
+
+def test_file_submission_reads_the_path(settings, tmp_path):
+    """``file`` instead of ``script`` reads the Lua source and names the chunk after it."""
+    path = tmp_path / "flow.lua"
+    path.write_text("return 2")
+    request = JobRequest.from_dict({"file": str(path)}, settings)
+    assert request.script == "return 2"
+    assert request.chunk_name == "flow.lua"

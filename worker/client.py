@@ -1,0 +1,102 @@
+"""The Python submission client: submit jobs, read results, follow events.
+
+    client = LuaqClient.from_settings(Settings.from_env())
+    job_id = client.submit({"script": "return 1 + 1"})
+    envelope = client.wait(job_id, timeout=60)
+    for event in client.follow(job_id):        # replays from the first event
+        ...
+
+A submission is validated before anything is written; the job record and its ``queued``
+event are stored before the Celery message is sent, so the worker never sees a job it
+cannot load. Submitting an existing ``job_id`` returns it and runs nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+
+from .app import TASK_NAME, create_app
+from .job import JobRequest, SubmissionError
+from .settings import Settings
+from .store import Event, JobNotFound, JobRecord, JobStore
+
+# A job's hard time limit: its wall clock plus this grace, so the sandbox's own
+# wall-clock limit (which reports a proper envelope) always fires first.
+HARD_LIMIT_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    created: bool  # False when the job_id existed already (idempotent resubmission)
+
+
+class LuaqClient:
+    def __init__(self, settings: Settings, store: JobStore, app: Celery) -> None:
+        self.settings = settings
+        self.store = store
+        self.app = app
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LuaqClient:
+        return cls(settings, JobStore.from_settings(settings), create_app(settings))
+
+    def submit(self, submission: Mapping[str, Any] | JobRequest) -> Submitted:
+        """Validate and enqueue a job; raises SubmissionError for a bad submission."""
+        request = (
+            submission
+            if isinstance(submission, JobRequest)
+            else JobRequest.from_dict(submission, self.settings)
+        )
+        if not self.store.create(request):
+            return Submitted(request.job_id, created=False)
+        wall = request.limits_for(self.settings).wall_clock_seconds
+        self.app.send_task(
+            TASK_NAME,
+            args=[request.job_id],
+            task_id=request.job_id,
+            queue=request.queue or self.settings.queue,
+            priority=request.priority,
+            time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
+            soft_time_limit=wall + HARD_LIMIT_GRACE_SECONDS / 2,
+        )
+        return Submitted(request.job_id, created=True)
+
+    def submit_json(self, text: str | bytes) -> Submitted:
+        """Submit a job given as JSON text (the submission contract of DESIGN.md)."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SubmissionError(f"the submission is not valid JSON: {exc}") from None
+        return self.submit(data)
+
+    def get(self, job_id: str) -> JobRecord:
+        record = self.store.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    def follow(
+        self, job_id: str, after: str = "0-0", *, timeout: float | None = None
+    ) -> Iterator[Event]:
+        """Every event of the job after ``after``, live, until it finishes."""
+        return self.store.follow(job_id, after, timeout=timeout)
+
+    def wait(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the job finishes and return its envelope."""
+        record = self.get(job_id)
+        if record.envelope is not None:
+            return record.envelope
+        for event in self.follow(job_id, timeout=timeout):
+            if event.type == "finished":
+                return event.data
+        raise RuntimeError(f"job {job_id} ended without a finished event")  # pragma: no cover
+
+    def close(self) -> None:
+        self.store.redis.close()
+        self.app.close()

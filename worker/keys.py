@@ -1,0 +1,20 @@
+"""Every Redis key luaq writes, named in one place.
+
+    luaq:job:{job_id}            hash    the job record: request, status, attempt, envelope
+    luaq:job:{job_id}:events     stream  queued / started / log / call / finished events
+    luaq:finished                stream  every finished envelope, for consumer groups
+
+Celery's own keys (the queue lists, ``unacked``, ``_kombu.*``) live beside these in the
+same database; all luaq keys start with ``luaq:``.
+"""
+
+PREFIX = "luaq:"
+FINISHED_STREAM = f"{PREFIX}finished"
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}"
+
+
+def job_events(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:events"

@@ -1,0 +1,99 @@
+"""Running one job: load it, run its script in the sandbox, publish what happens.
+
+:func:`run_job` is plain Python, driven by the Celery task in production and directly by
+tests. Log lines and integration calls are appended to the job's event stream as they
+happen; the final envelope is written once, atomically, by :meth:`JobStore.finish`.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import structlog
+
+from sandbox import Envelope, Provider, run_script
+
+from .job import JobRequest, JobStatus, failure_envelope
+from .providers import UnknownAccount, build_providers
+from .settings import Settings
+from .store import JobStore, now_ms
+
+log = structlog.get_logger("luaq.worker")
+
+ProviderFactory = Callable[..., Sequence[Provider]]
+
+
+@dataclass
+class WorkerDeps:
+    """What running a job needs; built once per worker process."""
+
+    settings: Settings
+    store: JobStore
+    worker_name: str = field(default_factory=socket.gethostname)
+    provider_factory: ProviderFactory = build_providers
+
+
+def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
+    """Run the job ``job_id`` once; returns its envelope, or None when there was nothing
+    to run (unknown, expired or already final)."""
+    store = deps.store
+    record = store.get(job_id)
+    if record is None:
+        log.warning("job.missing", job_id=job_id)
+        return None
+    if record.is_final:
+        log.info("job.already_final", job_id=job_id, status=record.status.value)
+        return None
+    request_data = record.request
+    with structlog.contextvars.bound_contextvars(
+        job_id=job_id, account=request_data.get("account"), agent_id=request_data.get("agent_id")
+    ):
+        attempt = store.start(job_id, deps.worker_name)
+        meta = {
+            "worker": deps.worker_name,
+            "attempt": attempt,
+            "queued_ms": max(0, (now_ms() - (record.created_at or now_ms()))),
+        }
+        log.info("job.started", attempt=attempt, queued_ms=meta["queued_ms"])
+        envelope = _execute(job_id, JobRequest.from_stored(request_data), deps, meta, attempt)
+        if store.finish(job_id, envelope["status"], envelope, attempt):
+            log.info("job.finished", status=envelope["status"],
+                     execution_time_ms=envelope["execution_time_ms"])  # fmt: skip
+        else:
+            log.warning("job.finish_lost", status=envelope["status"])
+        return envelope
+
+
+def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str, Any],
+             attempt: int) -> dict[str, Any]:  # fmt: skip
+    settings = deps.settings
+    limits = request.limits_for(settings)
+    meta["limits"] = asdict(limits)
+    try:
+        providers = deps.provider_factory(
+            settings, account=request.account, simulate=request.simulate, attachments=request.files
+        )
+    except UnknownAccount as exc:
+        return failure_envelope(job_id, JobStatus.FAILED, exc.error_type, str(exc), meta)
+
+    def on_output(line: str) -> None:
+        deps.store.add_event(job_id, "log", {"line": line}, attempt)
+
+    def on_call(entry: dict[str, Any]) -> None:
+        deps.store.add_event(job_id, "call", entry, attempt)
+
+    started = time.monotonic()
+    envelope: Envelope = run_script(
+        request.script, providers=providers, args=request.args, limits=limits,
+        allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
+        chunk_name=request.chunk_name, job_id=job_id,
+    )  # fmt: skip
+    result = envelope.to_dict()
+    result["job_id"] = job_id
+    result["meta"] = {**result.get("meta", {}), **meta}
+    log.debug("job.ran", seconds=round(time.monotonic() - started, 3))
+    return result

@@ -1,0 +1,109 @@
+"""Settings: one frozen value, read from the environment only at the edges.
+
+The CLI and the worker boot call :meth:`Settings.from_env` once and pass the result to
+``create_app(settings)``, the submission client and the provider factory; nothing else
+reads the environment.
+
+| variable | setting | default |
+|---|---|---|
+| ``LUAQ_REDIS_URL`` | ``redis_url``: broker, results channel and job store | unset: local mode (``luaq up``) |
+| ``LUAQ_QUEUE`` | ``queue``: the Celery queue jobs go to by default | ``luaq`` |
+| ``LUAQ_JOB_TTL`` | ``job_ttl_seconds``: how long job records and event streams live | 86400 |
+| ``LUAQ_EVENTS_MAXLEN`` | ``events_maxlen``: cap on one job's event stream (approximate) | 10000 |
+| ``LUAQ_FINISHED_MAXLEN`` | ``finished_maxlen``: cap on the global stream of finished envelopes | 100000 |
+| ``LUAQ_SIMULATE`` | ``simulate``: run every job against the offline simulator | false |
+| ``LUAQ_SIMULATOR_URL`` | ``simulator_url``: a shared ``luaq simulator`` to use when simulating | unset: in-process simulator |
+| ``LUAQ_SIMULATOR_DELAY`` | ``simulator_prediction_seconds``: how long a simulated prediction runs | 1.0 |
+| ``LUAQ_MAX_SCRIPT_BYTES`` | ``max_script_bytes``: largest accepted script | 262144 |
+| ``LUAQ_MAX_ARGS_BYTES`` | ``max_args_bytes``: largest accepted ``args`` (as JSON) | 262144 |
+| ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
+| ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
+
+Limits (instructions, memory, wall clock, output, calls, result size) use the defaults and
+maximums of :class:`sandbox.Limits`; a job may ask for less, or more up to the maximum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sandbox import Limits
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in TRUE_WORDS
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    queue: str = "luaq"
+    job_ttl_seconds: int = 86_400
+    events_maxlen: int = 10_000
+    finished_maxlen: int = 100_000
+    simulate: bool = False
+    simulator_url: str | None = None
+    simulator_prediction_seconds: float = 1.0
+    max_script_bytes: int = 256 * 1024
+    max_args_bytes: int = 256 * 1024
+    max_files_bytes: int = 100 * 1024 * 1024
+    default_limits: Limits = field(default_factory=lambda: Limits.DEFAULT)
+    max_limits: Limits = field(default_factory=lambda: Limits.MAXIMUM)
+    home: Path = field(default_factory=lambda: Path.home() / ".luaq")
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("LUAQ_HOME") or Path.home() / ".luaq")
+        return cls(
+            redis_url=env.get("LUAQ_REDIS_URL") or None,
+            queue=env.get("LUAQ_QUEUE") or "luaq",
+            job_ttl_seconds=int(env.get("LUAQ_JOB_TTL") or 86_400),
+            events_maxlen=int(env.get("LUAQ_EVENTS_MAXLEN") or 10_000),
+            finished_maxlen=int(env.get("LUAQ_FINISHED_MAXLEN") or 100_000),
+            simulate=_flag(env.get("LUAQ_SIMULATE")),
+            simulator_url=env.get("LUAQ_SIMULATOR_URL") or None,
+            simulator_prediction_seconds=float(env.get("LUAQ_SIMULATOR_DELAY") or 1.0),
+            max_script_bytes=int(env.get("LUAQ_MAX_SCRIPT_BYTES") or 256 * 1024),
+            max_args_bytes=int(env.get("LUAQ_MAX_ARGS_BYTES") or 256 * 1024),
+            max_files_bytes=int(env.get("LUAQ_MAX_FILES_BYTES") or 100 * 1024 * 1024),
+            home=home,
+            environ=env,
+        )
+
+    def with_local_redis(self) -> Settings:
+        """Fill ``redis_url`` from a running ``luaq up`` when none is configured."""
+        if self.redis_url:
+            return self
+        state = read_local_state(self.home)
+        if state is None:
+            return self
+        return replace(self, redis_url=state["redis_url"])
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Seconds before Redis redelivers an unacknowledged job: well above the longest
+        hard time limit, so a running job is never handed to a second worker."""
+        return int(self.max_limits.wall_clock_seconds * 2 + 600)
+
+
+def local_state_path(home: Path) -> Path:
+    return home / "local.json"
+
+
+def read_local_state(home: Path) -> dict | None:
+    """The state a running ``luaq up`` wrote, or None when none is running."""
+    path = local_state_path(home)
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state

@@ -8,6 +8,7 @@ remaining fields. Everything is checked against the schema before any request is
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,11 +113,16 @@ def _take(p: Parameter, remaining: dict[str, Any], label: str) -> Any:
     value = remaining.pop(p.name, None)
     if value is None:
         if p.required:
-            raise ArgumentError(
-                f"missing required argument {p.name!r} for {label}", argument=p.name
-            )
+            raise ArgumentError(_missing(p.name, remaining, label), argument=p.name)
         return None
     return conform(_stringish(value, p), p.schema, p.name, label)
+
+
+def _missing(name: str, remaining: Mapping[str, Any], label: str) -> str:
+    """The message for a missing argument, pointing at a misspelt one when it was given."""
+    misspelt = difflib.get_close_matches(name, list(remaining), n=1, cutoff=0.6)
+    hint = f" (got unknown argument {misspelt[0]!r}: did you mean {name!r}?)" if misspelt else ""
+    return f"missing required argument {name!r} for {label}{hint}"
 
 
 def _take_header(p: Parameter, remaining: dict[str, Any], label: str) -> Any:
@@ -128,9 +134,7 @@ def _take_header(p: Parameter, remaining: dict[str, Any], label: str) -> Any:
         )
     if not given:
         if p.required:
-            raise ArgumentError(
-                f"missing required argument {p.name!r} for {label}", argument=p.name
-            )
+            raise ArgumentError(_missing(p.name, remaining, label), argument=p.name)
         return None
     value = remaining.pop(given[0])
     if value is None:

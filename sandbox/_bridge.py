@@ -317,7 +317,7 @@ def _describe(
         log.warning("provider raised an untyped exception", operation=operation, exc_info=exc)
         return INTERNAL_ERROR, f"{operation}: internal error", None, None, None, None
     message = str(exc) or error_type
-    if not message.startswith(f"{operation}:"):
+    if operation not in message:
         message = f"{operation}: {message}"
     status = getattr(exc, "status", None)
     if not isinstance(status, int) or isinstance(status, bool):

@@ -427,7 +427,7 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
     elif page:
         code, args = "return docs.read(job.args.page)", {"page": page}
     else:
-        code, args = "return table.concat(docs.list(), '\\n')", {}
+        code, args = "return docs.list()", {}
     envelope = run_script(
         code, providers=build_providers(settings, simulate=True), args=args
     ).to_dict()

@@ -317,7 +317,8 @@ def _describe(
         log.warning("provider raised an untyped exception", operation=operation, exc_info=exc)
         return INTERNAL_ERROR, f"{operation}: internal error", None, None, None, None
     message = str(exc) or error_type
-    if operation not in message:
+    provider = operation.split(".", 1)[0]
+    if not message.startswith(f"{provider}."):
         message = f"{operation}: {message}"
     status = getattr(exc, "status", None)
     if not isinstance(status, int) or isinstance(status, bool):

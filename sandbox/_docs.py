@@ -42,6 +42,12 @@ class Docs:
             spec = entry.functions.get(function)
             if spec is not None:
                 return spec.doc or _generated_page(entry, spec)
+        if not function:
+            # A bare function name (any of its names) is enough when one provider has it.
+            owners = [e for e in self._catalog.entries.values() if name in e.functions]
+            if len(owners) == 1:
+                spec = owners[0].functions[name]
+                return spec.doc or _generated_page(owners[0], spec)
         suggestions = difflib.get_close_matches(name, self._all_pages(), n=5, cutoff=0.5)
         if not suggestions:
             suggestions = list(self._catalog.entries)

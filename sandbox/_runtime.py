@@ -341,13 +341,23 @@ class ScriptRun:
             )
         return values, None
 
+    def _describe_table(self, value: Any) -> str:
+        """A table raised with ``error({...})`` and no ``message`` field, shown as JSON."""
+        try:
+            rendered = json.dumps(
+                self._converter.to_python(value, mode=Mode.JSON), ensure_ascii=False
+            )
+        except Exception:  # a table JSON cannot show (cycles, functions)
+            return "(error object is a table value)"
+        return f"error object: {rendered}"
+
     def _script_error(self, value: Any) -> ScriptError:
         info = (*_values(self._control["error_info"](value)), None, None, None)
         kind, message, error_type, noted_line = info[:4]
         if kind in (b"string", b"number"):
             text, error_type = _text(message), RUNTIME_ERROR
         elif kind == b"table":
-            text = _text(message) if message is not None else "(error object is a table value)"
+            text = _text(message) if message is not None else self._describe_table(value)
             error_type = _text(error_type) if error_type is not None else RUNTIME_ERROR
         else:
             text, error_type = f"(error object is a {_text(kind)} value)", RUNTIME_ERROR

@@ -84,10 +84,23 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+OUR_KEYS = ("luaq", "_kombu.", "unacked")
+
+
 def real_redis_url(base: str, db: int) -> str:
-    client = redis.Redis.from_url(f"{base}/{db}")
-    client.flushdb()
-    client.close()
+    """Flush database ``db`` for a test, refusing when it holds keys that aren't luaq's or
+    Celery's (someone's own data on a shared server)."""
+    client = redis.Redis.from_url(f"{base}/{db}", decode_responses=True)
+    try:
+        foreign = [key for key in client.scan_iter(count=1000) if not key.startswith(OUR_KEYS)]
+        if foreign:
+            pytest.fail(
+                f"Redis database {db} at {base} holds keys that aren't luaq's ({foreign[:3]}...): "
+                "point LUAQ_TEST_REDIS_URL at a server the tests may use"
+            )
+        client.flushdb()
+    finally:
+        client.close()
     return f"{base}/{db}"
 
 

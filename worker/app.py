@@ -13,10 +13,17 @@ connection retry on start-up. The README's operations section explains each sett
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from .settings import Settings
 
 TASK_NAME = "luaq.run_job"
+
+
+@setup_logging.connect
+def _keep_luaq_logging(**_: object) -> None:
+    """Celery leaves logging alone when this signal has a receiver: ``luaq worker`` has
+    configured it already (JSON lines, see :mod:`worker.logs`)."""
 
 
 def create_app(settings: Settings) -> Celery:

@@ -1,15 +1,20 @@
 """The ``luaq`` command line: thin over the Python API.
 
-Exit status: 0 the script succeeded; 1 it failed or hit a limit; 2 usage error (bad flags,
-empty script, malformed JSON, a rejected submission); 3 ``luaq result`` on a job that has
-not finished yet. With ``--json`` stdout carries exactly one JSON envelope (``watch``:
-one JSON event per line), also for usage errors.
+Exit status: 0 the script succeeded; 1 it failed or hit a limit; 2 usage error (bad
+flags, empty script, malformed JSON, a rejected submission, an unknown job); 3 the job has
+not finished (``luaq result`` without ``--wait``, or a ``--wait-timeout`` that ran out).
+With ``--json`` stdout carries exactly one JSON document: the envelope, or for a job that
+has not finished ``{"job_id", "status"}`` (``watch --json``: one JSON event per line).
+
+Absolute imports on purpose: Celery re-executes ``sys.argv`` on SIGHUP, which runs this
+file as a script.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,12 +22,14 @@ from typing import Any
 
 import click
 
-from .job import JobStatus, SubmissionError
-from .render import exit_code, print_event, print_json, print_result, rejected_envelope
-from .settings import Settings
+from worker.job import SubmissionError
+from worker.render import exit_code, print_event, print_json, print_result, rejected_envelope
+from worker.settings import Settings
 
 EXIT_USAGE = 2
 EXIT_NOT_FINISHED = 3
+QUEUED_HINT_SECONDS = 10.0
+EVENT_ID = re.compile(r"^(0|\d+-\d+)$")
 
 
 class UsageProblem(click.ClickException):
@@ -39,6 +46,21 @@ class UsageProblem(click.ClickException):
             print_json(rejected_envelope(self.message))
         else:
             click.echo(f"luaq: {self.message}", err=True)
+
+
+class NotFinished(click.ClickException):
+    """The job goes on; the caller stopped waiting for it."""
+
+    exit_code = EXIT_NOT_FINISHED
+
+    def __init__(self, job_id: str, status: str, *, as_json: bool, why: str = "") -> None:
+        super().__init__(f"job {job_id} is {status}{why}")
+        self.job_id, self.status, self.as_json = job_id, status, as_json
+
+    def show(self, file: Any = None) -> None:
+        if self.as_json:
+            print_json({"job_id": self.job_id, "status": self.status})
+        click.echo(f"luaq: {self.message}", err=True)
 
 
 def parse_json_object(value: str | None, flag: str, as_json: bool) -> dict[str, Any]:
@@ -63,35 +85,46 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.version_option(package_name="luaq")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Run agent-written Lua scripts against the Replicate API: locally (`luaq run`) or
-    on a Redis-backed Celery queue (`luaq submit`, `luaq worker`, `luaq up`)."""
-    from .logs import configure_logging
+    """Run agent-written Lua scripts against the Replicate API: here (`luaq run`) or on a
+    Redis-backed Celery queue (`luaq submit`, `luaq worker`, `luaq up`)."""
+    from worker.logs import configure_logging
 
     if ctx.invoked_subcommand not in ("worker", "up"):
         configure_logging(json=False, level=os.environ.get("LUAQ_LOG_LEVEL", "WARNING"))
     ctx.obj = Settings.from_env()
 
 
+# -- options shared by run and submit ----------------------------------------------------
+
+SCRIPT_OPTIONS = [
+    click.argument("file", required=False),
+    click.option("--eval", "-e", "code", help="Lua code to run instead of FILE."),
+    click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document."),
+    click.option("--force", is_flag=True, help="Allow write operations (allow_writes)."),
+    click.option(
+        "--account", default="default", show_default=True, help="Account for unqualified calls."
+    ),
+    click.option("--simulate", is_flag=True, help="Talk to the offline Replicate simulator."),
+    click.option(
+        "--args", "script_args", metavar="JSON", help="JSON object the script sees as job.args."
+    ),
+    click.option(
+        "--timeout",
+        "--cpu-limit",
+        "wall_clock",
+        type=float,
+        metavar="SECONDS",
+        help="Wall-clock limit.",
+    ),
+    click.option("--max-instructions", type=int, metavar="N", help="Instruction limit."),
+    click.option("--memory-limit", type=int, metavar="BYTES", help="Lua memory limit."),
+    click.option("--max-output", type=int, metavar="BYTES", help="Limit on printed output."),
+]
+
+
 def script_options(func: Any) -> Any:
-    func = click.argument("file", required=False)(func)
-    func = click.option("--eval", "-e", "code", help="Lua code to run instead of FILE.")(func)
-    func = click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON envelope.")(
-        func
-    )
-    func = click.option("--force", is_flag=True, help="Allow write operations (allow_writes).")(
-        func
-    )
-    func = click.option("--account", default="default", show_default=True,
-                        help="Account used by unqualified calls.")(func)  # fmt: skip
-    func = click.option(
-        "--simulate", is_flag=True, help="Talk to the offline Replicate simulator."
-    )(func)
-    func = click.option("--args", "script_args", default=None, metavar="JSON",
-                        help="JSON object visible to the script as job.args.")(func)  # fmt: skip
-    func = click.option("--memory-limit", type=int, help="Memory limit in bytes.")(func)
-    func = click.option("--cpu-limit", "--timeout", "wall_clock", type=float,
-                        help="Wall-clock limit in seconds.")(func)  # fmt: skip
-    func = click.option("--instruction-limit", type=int, help="Instruction limit.")(func)
+    for option in reversed(SCRIPT_OPTIONS):
+        func = option(func)
     return func
 
 
@@ -119,39 +152,45 @@ def read_script(file: str | None, code: str | None, as_json: bool) -> tuple[str,
     return source, name
 
 
-def requested_limits(
-    memory_limit: int | None, wall_clock: float | None, instruction_limit: int | None
-) -> dict:
-    limits: dict[str, Any] = {}
-    if memory_limit is not None:
-        limits["memory_bytes"] = memory_limit
-    if wall_clock is not None:
-        limits["wall_clock_seconds"] = wall_clock
-    if instruction_limit is not None:
-        limits["instructions"] = instruction_limit
-    return limits
+def requested_limits(options: dict[str, Any]) -> dict[str, Any]:
+    """The job's ``limits`` from the limit flags that were given."""
+    names = {
+        "wall_clock": "wall_clock_seconds",
+        "max_instructions": "instructions",
+        "memory_limit": "memory_bytes",
+        "max_output": "output_bytes",
+    }
+    return {limit: options[flag] for flag, limit in names.items() if options.get(flag) is not None}
+
+
+# -- run ---------------------------------------------------------------------------------
 
 
 @cli.command()
 @script_options
-@click.option("--allow-read", "allow_read", multiple=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--allow-read", multiple=True, type=click.Path(exists=True, file_okay=False), metavar="DIR",
               help="Let create_file read host files inside DIR (repeatable).")  # fmt: skip
 @pass_settings
 def run(settings: Settings, file: str | None, code: str | None, as_json: bool, force: bool, account: str,
-        simulate: bool, script_args: str | None, memory_limit: int | None, wall_clock: float | None,
-        instruction_limit: int | None, allow_read: tuple[str, ...]) -> None:  # fmt: skip
+        simulate: bool, script_args: str | None, allow_read: tuple[str, ...], **limit_flags: Any) -> None:  # fmt: skip
     """Run one script here, in the sandbox, without a queue."""
     from sandbox import Limits, run_script
-
-    from .providers import UnknownAccount, build_providers
+    from worker.providers import UnknownAccount, build_providers
 
     source, chunk_name = read_script(file, code, as_json)
     job_args = parse_json_object(script_args, "--args", as_json)
     try:
-        limits = Limits.from_request(requested_limits(memory_limit, wall_clock, instruction_limit),
-                                     default=settings.default_limits, maximum=settings.max_limits)  # fmt: skip
-        providers = build_providers(settings, account=account, simulate=simulate,
-                                    allow_read=[Path(d).resolve() for d in allow_read])  # fmt: skip
+        limits = Limits.from_request(
+            requested_limits(limit_flags),
+            default=settings.default_limits,
+            maximum=settings.max_limits,
+        )
+        providers = build_providers(
+            settings,
+            account=account,
+            simulate=simulate,
+            allow_read=[Path(d).resolve() for d in allow_read],
+        )
     except (ValueError, UnknownAccount) as exc:
         raise UsageProblem(str(exc), as_json=as_json) from None
 
@@ -159,13 +198,16 @@ def run(settings: Settings, file: str | None, code: str | None, as_json: bool, f
         if not as_json:
             click.echo(line)
 
-    envelope = run_script(source, providers=providers, args=job_args, limits=limits,
-                          allow_writes=force, on_output=on_output, chunk_name=chunk_name).to_dict()  # fmt: skip
+    envelope = run_script(source, providers=providers, args=job_args, limits=limits, allow_writes=force,
+                          on_output=on_output, chunk_name=chunk_name).to_dict()  # fmt: skip
     if as_json:
         print_json(envelope)
     else:
         print_result(envelope, show_output=False)
     sys.exit(exit_code(envelope))
+
+
+# -- submit, result, watch ---------------------------------------------------------------
 
 
 def parse_attachments(values: tuple[str, ...], as_json: bool) -> dict[str, bytes]:
@@ -182,7 +224,7 @@ def parse_attachments(values: tuple[str, ...], as_json: bool) -> dict[str, bytes
 
 
 def connect(settings: Settings, as_json: bool) -> Any:
-    from .client import LuaqClient
+    from worker.client import LuaqClient
 
     settings = settings.with_local_redis()
     if not settings.redis_url:
@@ -193,80 +235,62 @@ def connect(settings: Settings, as_json: bool) -> Any:
     return LuaqClient.from_settings(settings)
 
 
+wait_timeout_option = click.option(
+    "--wait-timeout", type=float, metavar="SECONDS", help="Stop waiting after this long (exit 3)."
+)
+
+
 @cli.command()
 @script_options
 @click.option("--wait", is_flag=True, help="Wait for the job and print its envelope.")
-@click.option("--follow", is_flag=True, help="Print the job's log lines live, then its result.")
+@click.option("--follow", is_flag=True, help="Print the job's events live, then its result.")
 @click.option("--job-id", help="Idempotency key: submitting an existing id returns that job.")
 @click.option("--agent-id", help="Who submitted the job (for quotas and logs).")
 @click.option("--file", "attachments", multiple=True, metavar="NAME=PATH",
               help="Attach a file the script may upload with create_file{content=NAME}.")  # fmt: skip
-@click.option("--metadata", default=None, metavar="JSON", help="JSON object stored with the job.")
+@click.option("--metadata", metavar="JSON", help="JSON object stored with the job.")
 @click.option("--queue", help="Celery queue to submit to.")
 @click.option("--priority", type=click.IntRange(0, 9), help="0-9.")
-@click.option(
-    "--timeout",
-    "wait_timeout",
-    type=float,
-    default=None,
-    help="Give up waiting after this many seconds.",
-)
 @click.option("--request", "request_path", metavar="PATH",
-              help="Submit a whole JSON submission read from PATH (- for stdin) instead of a script.")  # fmt: skip
+              help="Submit a whole JSON submission from PATH (- for stdin) instead of a script.")  # fmt: skip
+@wait_timeout_option
 @pass_settings
 def submit(settings: Settings, file: str | None, code: str | None, as_json: bool, force: bool, account: str,
-           simulate: bool, script_args: str | None, memory_limit: int | None, wall_clock: float | None,
-           instruction_limit: int | None, wait: bool, follow: bool, job_id: str | None, agent_id: str | None,
-           attachments: tuple[str, ...], metadata: str | None, queue: str | None, priority: int | None,
-           wait_timeout: float | None, request_path: str | None) -> None:  # fmt: skip
+           simulate: bool, script_args: str | None, wait: bool, follow: bool, job_id: str | None,
+           agent_id: str | None, attachments: tuple[str, ...], metadata: str | None, queue: str | None,
+           priority: int | None, request_path: str | None, wait_timeout: float | None,
+           **limit_flags: Any) -> None:  # fmt: skip
     """Put a script on the queue; prints the job id (or, with --wait, its envelope)."""
     if request_path is not None:
-        submit_request(
-            settings, request_path, as_json=as_json, wait=wait, follow=follow, timeout=wait_timeout
-        )
-        return
-    source, chunk_name = read_script(file, code, as_json)
-    submission: dict[str, Any] = {
-        "script": source, "chunk_name": chunk_name, "account": account,
-        "args": parse_json_object(script_args, "--args", as_json),
-        "allow_writes": force, "simulate": simulate,
-        "limits": requested_limits(memory_limit, wall_clock, instruction_limit),
-        "files": parse_attachments(attachments, as_json), "metadata": parse_json_object(metadata, "--metadata", as_json),
-    }  # fmt: skip
-    for key, value in (
-        ("job_id", job_id),
-        ("agent_id", agent_id),
-        ("queue", queue),
-        ("priority", priority),
-    ):
-        if value is not None:
-            submission[key] = value
-    client = connect(settings, as_json)
-    try:
-        submitted = client.submit(submission)
-    except SubmissionError as exc:
-        raise UsageProblem(f"submission rejected: {exc}", as_json=as_json) from None
-    report_submitted(
-        client, submitted, as_json=as_json, wait=wait, follow=follow, timeout=wait_timeout
-    )
-
-
-def submit_request(settings: Settings, path: str, *, as_json: bool, wait: bool, follow: bool,
-                   timeout: float | None) -> None:  # fmt: skip
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageProblem(f"cannot read submission {path!r}: {exc}", as_json=as_json) from None
-    client = connect(settings, as_json)
-    try:
-        submitted = client.submit_json(text)
-    except SubmissionError as exc:
-        raise UsageProblem(f"submission rejected: {exc}", as_json=as_json) from None
-    report_submitted(client, submitted, as_json=as_json, wait=wait, follow=follow, timeout=timeout)
-
-
-def report_submitted(client: Any, submitted: Any, *, as_json: bool, wait: bool, follow: bool,
-                     timeout: float | None) -> None:  # fmt: skip
+        try:
+            text = (
+                sys.stdin.read()
+                if request_path == "-"
+                else Path(request_path).read_text(encoding="utf-8")
+            )
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(
+                f"cannot read submission {request_path!r}: {exc}", as_json=as_json
+            ) from None
+        client = connect(settings, as_json)
+        submitted = _submitted(as_json, lambda: client.submit_json(text))
+    else:
+        source, chunk_name = read_script(file, code, as_json)
+        submission: dict[str, Any] = {
+            "script": source,
+            "chunk_name": chunk_name,
+            "account": account,
+            "args": parse_json_object(script_args, "--args", as_json),
+            "allow_writes": force,
+            "simulate": simulate,
+            "limits": requested_limits(limit_flags),
+            "files": parse_attachments(attachments, as_json),
+            "metadata": parse_json_object(metadata, "--metadata", as_json),
+        }
+        optional = {"job_id": job_id, "agent_id": agent_id, "queue": queue, "priority": priority}
+        submission.update({key: value for key, value in optional.items() if value is not None})
+        client = connect(settings, as_json)
+        submitted = _submitted(as_json, lambda: client.submit(submission))
     if not (wait or follow):
         if as_json:
             print_json({"job_id": submitted.job_id, "created": submitted.created})
@@ -275,35 +299,51 @@ def report_submitted(client: Any, submitted: Any, *, as_json: bool, wait: bool, 
         return
     if not as_json:
         click.echo(f"-- job {submitted.job_id}", err=True)
-    finish(client, submitted.job_id, as_json=as_json, follow=follow, timeout=timeout)
+    finish(client, submitted.job_id, as_json=as_json, follow=follow, timeout=wait_timeout)
+
+
+def _submitted(as_json: bool, do_submit: Any) -> Any:
+    try:
+        return do_submit()
+    except SubmissionError as exc:
+        raise UsageProblem(f"submission rejected: {exc}", as_json=as_json) from None
 
 
 def finish(client: Any, job_id: str, *, as_json: bool, follow: bool, timeout: float | None,
            after: str = "0-0") -> None:  # fmt: skip
-    """Wait for a job (printing its events live when following) and exit with its status."""
-    from .store import JobNotFound
+    """Wait for a job (printing its events live when following) and exit with its status.
+
+    While the job sits in the queue for long, say so on stderr once: the usual cause is
+    that no worker consumes that queue."""
+    from worker.store import JobNotFound
+
+    envelope: dict[str, Any] = {}
+    hinted = False
+
+    def on_idle(seconds_waited: float, status: str) -> None:
+        nonlocal hinted
+        if status == "queued" and seconds_waited >= QUEUED_HINT_SECONDS and not hinted:
+            hinted = True
+            queue = client.get(job_id).request.get("queue") or client.settings.queue
+            click.echo(f"luaq: job {job_id} still queued after {seconds_waited:.0f} s: is a worker "
+                       f"(`luaq worker` or `luaq up`) consuming queue {queue!r}?", err=True)  # fmt: skip
 
     try:
-        if follow and not as_json:
-            envelope: dict[str, Any] = {}
-            for event in client.follow(job_id, after, timeout=timeout):
-                if event.type == "finished":
-                    envelope = event.data
-                else:
-                    print_event(event.to_dict())
-            print_result(envelope, show_output=False)
-        else:
-            envelope = client.wait(job_id, timeout=timeout)
-            if as_json:
-                print_json(envelope)
-            else:
-                print_result(envelope, show_output=True)
-    except TimeoutError as exc:
-        raise click.ClickException(
-            f"{exc}; the job goes on: `luaq watch {job_id}` to follow it"
-        ) from None
+        for event in client.follow(job_id, after, timeout=timeout, on_idle=on_idle):
+            if event.type == "finished":
+                envelope = event.data
+            elif follow and not as_json:
+                print_event(event.to_dict())
+    except TimeoutError:
+        record = client.get(job_id)
+        raise NotFinished(job_id, record.status.value, as_json=as_json,
+                          why=f" after {timeout} s; it goes on: `luaq watch {job_id}` follows it") from None  # fmt: skip
     except JobNotFound as exc:
         raise UsageProblem(str(exc), as_json=as_json) from None
+    if as_json:
+        print_json(envelope)
+    else:
+        print_result(envelope, show_output=not follow)
     sys.exit(exit_code(envelope))
 
 
@@ -311,27 +351,23 @@ def finish(client: Any, job_id: str, *, as_json: bool, follow: bool, timeout: fl
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--wait", is_flag=True, help="Wait for the job to finish.")
-@click.option("--timeout", type=float, default=None)
+@wait_timeout_option
 @pass_settings
 def result(
-    settings: Settings, job_id: str, as_json: bool, wait: bool, timeout: float | None
+    settings: Settings, job_id: str, as_json: bool, wait: bool, wait_timeout: float | None
 ) -> None:
     """Print a job's envelope (exit 3 if it has not finished and --wait is not given)."""
-    from .store import JobNotFound
+    from worker.store import JobNotFound
 
     client = connect(settings, as_json)
     if wait:
-        finish(client, job_id, as_json=as_json, follow=False, timeout=timeout)
+        finish(client, job_id, as_json=as_json, follow=False, timeout=wait_timeout)
     try:
         record = client.get(job_id)
     except JobNotFound as exc:
         raise UsageProblem(str(exc), as_json=as_json) from None
     if record.envelope is None:
-        if as_json:
-            print_json({"job_id": job_id, "status": record.status.value, "attempt": record.attempt})
-        else:
-            click.echo(f"job {job_id} is {record.status.value}", err=True)
-        sys.exit(EXIT_NOT_FINISHED)
+        raise NotFinished(job_id, record.status.value, as_json=as_json)
     if as_json:
         print_json(record.envelope)
     else:
@@ -342,19 +378,28 @@ def result(
 @cli.command()
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
-@click.option("--from", "after", default="0-0", help="Resume after this event id.")
-@click.option("--timeout", type=float, default=None)
+@click.option(
+    "--from", "after", default="0-0", metavar="EVENT_ID", help="Resume after this event id."
+)
+@wait_timeout_option
 @pass_settings
 def watch(
-    settings: Settings, job_id: str, as_json: bool, after: str, timeout: float | None
+    settings: Settings, job_id: str, as_json: bool, after: str, wait_timeout: float | None
 ) -> None:
     """Replay a job's events from the first (or after --from), then follow it live."""
-    from .store import JobNotFound
+    from worker.store import JobNotFound
 
+    if not EVENT_ID.match(after):
+        raise UsageProblem(f"--from takes an event id such as 1733240000000-0, got {after!r}")
     client = connect(settings, as_json)
     envelope: dict[str, Any] = {}
+    first = True
     try:
-        for event in client.follow(job_id, after, timeout=timeout):
+        for event in client.follow(job_id, after, timeout=wait_timeout):
+            if first and after == "0-0" and event.type != "queued":
+                click.echo("luaq: the oldest events of this job were trimmed (LUAQ_EVENTS_MAXLEN); "
+                           "its envelope still holds all output", err=True)  # fmt: skip
+            first = False
             if as_json:
                 click.echo(json.dumps(event.to_dict(), ensure_ascii=False))
             elif event.type != "finished":
@@ -362,26 +407,31 @@ def watch(
             if event.type == "finished":
                 envelope = event.data
     except JobNotFound as exc:
-        raise UsageProblem(str(exc), as_json=as_json) from None
-    except TimeoutError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
+    except TimeoutError:
+        raise NotFinished(job_id, client.get(job_id).status.value, as_json=False,
+                          why=f" after {wait_timeout} s") from None  # fmt: skip
     if not as_json:
         print_result(envelope, show_output=False)
     sys.exit(exit_code(envelope))
 
 
+# -- processes ---------------------------------------------------------------------------
+
+
 @cli.command()
-@click.option("--concurrency", "-c", type=click.IntRange(1, 512), default=None,
-              help="Jobs run at once (default: number of CPUs).")  # fmt: skip
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs run at once (default: CPUs)."
+)
 @click.option("--simulate", is_flag=True, help="Run every job against the offline simulator.")
 @click.option("--queue", "-Q", "queues", multiple=True, help="Queues to consume (default: luaq).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @pass_settings
 def worker(settings: Settings, concurrency: int | None, simulate: bool, queues: tuple[str, ...],
            loglevel: str) -> None:  # fmt: skip
-    """Start a Celery worker that runs jobs."""
-    from .app import create_app
-    from .logs import configure_logging
+    """Start a Celery worker that runs jobs (JSON logs on stderr)."""
+    from worker.app import create_app
+    from worker.logs import configure_logging
 
     configure_logging(json=True, level=loglevel)
     settings = settings.with_local_redis()
@@ -391,22 +441,30 @@ def worker(settings: Settings, concurrency: int | None, simulate: bool, queues: 
         )
     if simulate:
         settings = replace(settings, simulate=True)
-    app = create_app(settings)
-    argv = ["worker", f"--loglevel={loglevel}", "--pool=prefork", f"--hostname=luaq-{os.getpid()}@%h",
-            "-Q", ",".join(queues or (settings.queue,)), "--without-mingle", "--without-gossip"]  # fmt: skip
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        "--pool=prefork",
+        f"--hostname=luaq-{os.getpid()}@%h",
+        "-Q",
+        ",".join(queues or (settings.queue,)),
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
-    app.worker_main(argv=argv)
+    create_app(settings).worker_main(argv=argv)
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8787, show_default=True)
-@click.option("--delay", type=float, default=1.0, show_default=True,
-              help="Seconds a simulated prediction takes to succeed.")  # fmt: skip
+@click.option(
+    "--delay", type=float, default=1.0, show_default=True, help="Seconds a prediction takes."
+)
 def simulator(host: str, port: int, delay: float) -> None:
     """Serve the offline Replicate simulator over HTTP."""
-    from .local import run_simulator
+    from worker.local import run_simulator
 
     run_simulator(host, port, delay)
 
@@ -419,8 +477,7 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
     """Show the docs scripts see: `luaq docs`, `luaq docs replicate`,
     `luaq docs replicate.get_prediction`, `luaq docs --search prediction`."""
     from sandbox import run_script
-
-    from .providers import build_providers
+    from worker.providers import build_providers
 
     if query is not None:
         code, args = "return docs.search(job.args.q)", {"q": query}
@@ -432,7 +489,10 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
         code, providers=build_providers(settings, simulate=True), args=args
     ).to_dict()
     print_result(envelope, show_output=True)
-    sys.exit(exit_code(envelope))
+    found = envelope["success"] and not str((envelope["result"] or [""])[0]).startswith(
+        "No docs found"
+    )
+    sys.exit(0 if found else 1)
 
 
 @cli.command()
@@ -440,7 +500,9 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
 @click.option(
     "--simulate", is_flag=True, help="Use the offline simulator (also the default without a token)."
 )
-@click.option("--concurrency", "-c", type=click.IntRange(1, 512), default=None)
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs the worker runs at once."
+)
 @click.option("--json", "as_json", is_flag=True, help="With SCRIPT: print its envelope as JSON.")
 @click.option("--force", is_flag=True, help="With SCRIPT: allow its write operations.")
 @pass_settings
@@ -451,10 +513,17 @@ def up(settings: Settings, script: str | None, simulate: bool, concurrency: int 
 
     With SCRIPT, runs it once through the whole stack, prints its result and stops;
     without, runs until interrupted (submit from another terminal with `luaq submit`)."""
-    from .local import run_local_stack
+    from worker.local import run_local_stack
 
-    sys.exit(run_local_stack(settings, script=script, simulate=simulate, concurrency=concurrency,
-                             as_json=as_json, force=force))  # fmt: skip
+    code = run_local_stack(
+        settings,
+        script=script,
+        simulate=simulate,
+        concurrency=concurrency,
+        as_json=as_json,
+        force=force,
+    )
+    sys.exit(code)
 
 
 def main() -> None:
@@ -463,6 +532,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = ["JobStatus", "cli", "main"]

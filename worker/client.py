@@ -14,7 +14,7 @@ cannot load. Submitting an existing ``job_id`` returns it and runs nothing new.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,10 +82,16 @@ class LuaqClient:
         return record
 
     def follow(
-        self, job_id: str, after: str = "0-0", *, timeout: float | None = None
+        self,
+        job_id: str,
+        after: str = "0-0",
+        *,
+        timeout: float | None = None,
+        on_idle: Callable[[float, str], None] | None = None,
     ) -> Iterator[Event]:
-        """Every event of the job after ``after``, live, until it finishes."""
-        return self.store.follow(job_id, after, timeout=timeout)
+        """Every event of the job after ``after``, live, until it finishes (see
+        :meth:`JobStore.follow`)."""
+        return self.store.follow(job_id, after, timeout=timeout, on_idle=on_idle)
 
     def wait(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """Block until the job finishes and return its envelope."""

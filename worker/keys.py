@@ -1,8 +1,11 @@
 """Every Redis key luaq writes, named in one place.
 
     luaq:job:{job_id}            hash    the job record: request, status, attempt, envelope
-    luaq:job:{job_id}:events     stream  queued / started / log / call / finished events
+    luaq:events:{job_id}         stream  queued / started / log / call / finished events
     luaq:finished                stream  every finished envelope, for consumer groups
+
+Each family has its own prefix, so no job id (``:`` is allowed in ids) can name another
+job's key.
 
 Celery's own keys (the queue lists, ``unacked``, ``_kombu.*``) live beside these in the
 same database; all luaq keys start with ``luaq:``.
@@ -17,4 +20,4 @@ def job(job_id: str) -> str:
 
 
 def job_events(job_id: str) -> str:
-    return f"{PREFIX}job:{job_id}:events"
+    return f"{PREFIX}events:{job_id}"

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from .local_redis import EmbeddedRedis, start_embedded_redis
+from .local_redis import EmbeddedRedis, die_with_parent, start_embedded_redis
 from .settings import Settings, local_state_path, read_local_state
 
 
@@ -54,6 +54,7 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
             err=True,
         )
         return 2
+    _reap_leftovers(local_state_path(settings.home))
     has_token = bool(settings.environ.get("REPLICATE_API_TOKEN"))
     if not simulate and not has_token:
         click.echo(
@@ -83,15 +84,23 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
         if concurrency:
             command += ["--concurrency", str(concurrency)]
         # The worker talks on stderr: stdout is for the result of SCRIPT.
-        worker = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+        worker = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr,
+                                  preexec_fn=die_with_parent)  # fmt: skip
         state_path.parent.mkdir(parents=True, exist_ok=True)
-        state_path.write_text(json.dumps({"pid": os.getpid(), "redis_url": settings.redis_url,
-                                          "simulate": simulate, "worker_pid": worker.pid}))  # fmt: skip
+        state_path.write_text(json.dumps({
+            "pid": os.getpid(), "redis_url": settings.redis_url, "simulate": simulate, "worker_pid": worker.pid,
+            "redis_pid": redis_server.process.pid if redis_server else None,
+        }))  # fmt: skip
         if script is not None:
             return _run_once(replace(settings, simulate=simulate), script, as_json, force)
         click.echo("luaq: up. Submit from another terminal, e.g. "
                    "`luaq submit --wait --eval 'return 1 + 1'`. Ctrl-C stops.", err=True)  # fmt: skip
-        _wait_for_interrupt(worker)
+        if not _wait_for_interrupt(worker):
+            click.echo(
+                f"luaq: the worker exited unexpectedly (status {worker.returncode}); stopping",
+                err=True,
+            )
+            return 1
         return 0
     finally:
         if worker is not None:
@@ -103,6 +112,33 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
             simulator_server.server_close()
         if redis_server is not None:
             redis_server.stop()
+
+
+def _reap_leftovers(path: Path) -> None:
+    """After a ``luaq up`` that was killed outright, stop the server and worker it left
+    (two servers must never share one data directory)."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    for key in ("worker_pid", "redis_pid"):
+        pid = state.get(key)
+        if isinstance(pid, int) and pid > 0 and _is_ours(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                click.echo(
+                    f"luaq: stopped {key.split('_')[0]} {pid} left by an earlier luaq up", err=True
+                )
+    path.unlink(missing_ok=True)
+
+
+def _is_ours(pid: int) -> bool:
+    """Whether ``pid`` still runs a luaq worker or server (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return any(name in cmdline for name in (b"worker.cli", b"valkey-server", b"redis-server"))
 
 
 def _state_is_ours(path: Path) -> bool:
@@ -130,7 +166,8 @@ def _run_once(settings: Settings, script: str, as_json: bool, force: bool) -> in
         client.close()
 
 
-def _wait_for_interrupt(worker: subprocess.Popen) -> None:
+def _wait_for_interrupt(worker: subprocess.Popen) -> bool:
+    """Wait for SIGINT/SIGTERM (True) or for the worker to die on its own (False)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -143,6 +180,7 @@ def _wait_for_interrupt(worker: subprocess.Popen) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return stop.is_set()
 
 
 def _stop_worker(worker: subprocess.Popen, timeout: float = 30.0) -> None:

@@ -9,19 +9,33 @@ data directory so a restart of ``luaq up`` loses no queued job.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
+PR_SET_PDEATHSIG = 1
+
 
 class NoRedisServer(RuntimeError):
     pass
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: ask Linux to end this process when its parent dies, so a
+    killed ``luaq up`` leaves no server or worker behind (a no-op elsewhere)."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def find_server_binary() -> Path:
@@ -79,8 +93,8 @@ def start_embedded_redis(data_dir: Path, *, port: int | None = None, persist: bo
         "--maxmemory-policy", "noeviction", "--protected-mode", "yes",
         "--logfile", str(data_dir / "server.log"),
     ]  # fmt: skip
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
     server = EmbeddedRedis(process, port, binary)
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + ready_timeout

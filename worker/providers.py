@@ -30,7 +30,7 @@ class UnknownAccount(LookupError):
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        hint = f"; did you mean: {', '.join(close)}?" if close else "."
         super().__init__(
             f"unknown account {name!r}{hint} Configured accounts: {', '.join(sorted(known))} "
             f"(set REPLICATE_API_TOKEN_{name.upper()} to add it)"

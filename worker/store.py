@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,14 +188,16 @@ class JobStore:
                 )  # fmt: skip
         return events
 
-    def follow(self, job_id: str, after: str = "0-0", *, timeout: float | None = None,
-               poll_ms: int = 2000) -> Iterator[Event]:  # fmt: skip
+    def follow(self, job_id: str, after: str = "0-0", *, timeout: float | None = None, poll_ms: int = 2000,
+               on_idle: Callable[[float, str], None] | None = None) -> Iterator[Event]:  # fmt: skip
         """Yield every event after ``after`` as it arrives, until the ``finished`` event.
 
         Raises JobNotFound if the job does not exist and TimeoutError when ``timeout``
         seconds pass first; resume later by passing the last yielded id as ``after``.
+        ``on_idle(seconds_waited, status)`` is called after each poll that brought nothing.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         if self.get(job_id) is None:
             raise JobNotFound(job_id)
         while True:
@@ -211,20 +213,24 @@ class JobStore:
                 after = event.id
                 if event.type == "finished":
                     return
-            if not events:
-                record = self.get(job_id)
-                if record is None:
-                    raise JobNotFound(job_id)
-                if (
-                    record.is_final
-                    and record.envelope is not None
-                    and not self.read_events(job_id, after)
-                ):
-                    # The stream was trimmed or expired before we read the end: the
-                    # record still holds the outcome.
-                    yield Event(id=after, type="finished", data=record.envelope,
-                                ts=record.finished_at or 0)  # fmt: skip
-                    return
+            if events:
+                continue
+            record = self.get(job_id)
+            if record is None:
+                raise JobNotFound(job_id)
+            if (
+                record.is_final
+                and record.envelope is not None
+                and not self.read_events(job_id, after)
+            ):
+                # The stream was trimmed or expired before we read its end: the record
+                # still holds the outcome.
+                yield Event(
+                    id=after, type="finished", data=record.envelope, ts=record.finished_at or 0
+                )
+                return
+            if on_idle is not None:
+                on_idle(time.monotonic() - started, record.status.value)
 
 
 def _int(value: Any) -> int | None:

@@ -69,3 +69,28 @@ def test_submit_without_redis_or_up_says_how_to_fix_it(tmp_path):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "LUAQ_REDIS_URL" in done.stderr and "luaq up" in done.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    )
+
+
+def test_killed_up_leaves_no_server_or_worker_behind(tmp_path):
+    """When `luaq up` is killed outright, its embedded Redis and its worker end too."""
+    env = bare_env(tmp_path)
+    up = subprocess.Popen([sys.executable, "-m", "worker.cli", "up", "--simulate"], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    state_path = tmp_path / "home" / "local.json"
+    wait_until(state_path.exists, timeout=30, message="luaq up to write its state")
+    state = json.loads(state_path.read_text())
+    up.kill()
+    up.wait()
+    wait_until(lambda: not _alive(state["redis_pid"]) and not _alive(state["worker_pid"]), timeout=30,
+               message="the orphaned server and worker to exit")  # fmt: skip

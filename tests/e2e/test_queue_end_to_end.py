@@ -74,7 +74,7 @@ def test_job_outlives_its_submitter_and_stays_readable(workers, e2e_settings):
                                env=env, capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     job_id = submitted.stdout.strip()
     workers.start(count=1, concurrency=1)  # the job runs after its submitter is gone
-    result = subprocess.run([*LUAQ, "result", job_id, "--wait", "--json", "--timeout", "60"],
+    result = subprocess.run([*LUAQ, "result", job_id, "--wait", "--json", "--wait-timeout", "60"],
                             env=env, capture_output=True, text=True, timeout=90)  # fmt: skip
     assert result.returncode == 0, result.stderr
     envelope = json.loads(result.stdout)

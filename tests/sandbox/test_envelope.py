@@ -113,9 +113,11 @@ def test_table_error_is_reported_by_its_message_field(run):
 
 
 def test_other_error_values_are_described_without_running_metamethods(run):
-    """A table error without a message is described by its type; __tostring is not run."""
+    """A table error without a message is shown as JSON by raw access; __tostring is not run."""
     envelope = run("error(setmetatable({}, {__tostring = function() while true do end end}))")
-    assert envelope.error.message == "(error object is a table value)"
+    assert envelope.error.message == "error object: []"
+    assert run("error({code = 1})").error.message == 'error object: {"code": 1}'
+    assert run("error({f = print})").error.message == "(error object is a table value)"
     assert run("error(42)").error.message == "42"
     assert run("error()").error.message == "(error object is a nil value)"
 

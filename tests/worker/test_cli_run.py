@@ -269,3 +269,28 @@ def test_runtime_error_exit_status_in_text_mode():
     assert result.exit_code == 1
     assert "nope" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_docs_pages_and_unknown_page():
+    """`luaq docs PAGE` prints a page; an unknown page exits 1 with suggestions."""
+    page = run("docs", "replicate.create_prediction")
+    assert page.exit_code == 0
+    assert "version" in page.stdout
+    missing = run("docs", "replicate.create_predictoin")
+    assert missing.exit_code == 1
+    assert "create_prediction" in missing.stdout
+
+
+def test_limit_flags_reach_the_sandbox():
+    """--max-instructions, --timeout, --memory-limit and --max-output set the job's limits."""
+    spin = envelope_of(
+        run("run", "--json", "--max-instructions", "100000", "--eval", "while true do end")
+    )
+    assert spin["status"] == "limit_exceeded"
+    loud = envelope_of(
+        run("run", "--json", "--max-output", "100", "--eval", "for i = 1, 100 do print(i) end")
+    )
+    assert loud["status"] == "limit_exceeded"
+    too_much = run("run", "--json", "--memory-limit", str(10**13), "--eval", "return 1")
+    assert too_much.exit_code == 2
+    assert "memory_bytes" in envelope_of(too_much)["error"]["message"]

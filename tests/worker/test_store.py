@@ -56,7 +56,7 @@ def test_records_and_streams_expire(store, settings, fake_redis):
     """Job records and event streams carry the configured TTL."""
     store.create(make_request(settings, job_id="j5"))
     assert 0 < fake_redis.ttl("luaq:job:j5") <= settings.job_ttl_seconds
-    assert 0 < fake_redis.ttl("luaq:job:j5:events") <= settings.job_ttl_seconds
+    assert 0 < fake_redis.ttl("luaq:events:j5") <= settings.job_ttl_seconds
 
 
 def test_follow_stops_at_finished(store, settings):
@@ -84,3 +84,12 @@ def test_follow_times_out_on_a_job_that_does_not_finish(store, settings):
     store.create(make_request(settings, job_id="j7"))
     with pytest.raises(TimeoutError):
         list(store.follow("j7", timeout=0.3, poll_ms=50))
+
+
+def test_job_ids_cannot_collide_with_other_jobs_keys(store, settings):
+    """A job id that looks like another job's key suffix gets records of its own."""
+    store.create(make_request(settings, job_id="k2:events"))
+    assert store.create(make_request(settings, job_id="k2")) is True
+    store.add_event("k2", "log", {"line": "mine"})
+    assert [e.type for e in store.read_events("k2")] == ["queued", "log"]
+    assert [e.type for e in store.read_events("k2:events")] == ["queued"]

@@ -1,0 +1,74 @@
+"""The queue-side CLI against a real Redis with no worker running."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import worker.cli
+from worker.cli import cli
+
+
+@pytest.fixture
+def luaq(real_settings):
+    def invoke(*args: str):
+        env = {"LUAQ_REDIS_URL": real_settings.redis_url, "LUAQ_HOME": str(real_settings.home)}
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_submit_prints_the_job_id_and_stores_the_job(luaq, real_settings):
+    """`luaq submit` prints the new job's id; `luaq result` then says it is queued (exit 3)."""
+    done = luaq("submit", "--eval", "return 1", "--job-id", "cli-1")
+    assert done.exit_code == 0
+    assert done.stdout.strip() == "cli-1"
+    pending = luaq("result", "cli-1", "--json")
+    assert pending.exit_code == 3
+    assert json.loads(pending.stdout) == {"job_id": "cli-1", "status": "queued"}
+
+
+def test_waiting_without_a_worker_hints_and_times_out(luaq, monkeypatch):
+    """`submit --wait` with no worker says the job is still queued, then exits 3 at --wait-timeout."""
+    monkeypatch.setattr(worker.cli, "QUEUED_HINT_SECONDS", 0.05)
+    done = luaq(
+        "submit",
+        "--wait",
+        "--json",
+        "--wait-timeout",
+        "0.5",
+        "--eval",
+        "return 1",
+        "--queue",
+        "nobody",
+    )
+    assert done.exit_code == 3
+    assert json.loads(done.stdout)["status"] == "queued"
+    assert "still queued" in done.stderr and "'nobody'" in done.stderr
+
+
+def test_watch_rejects_a_malformed_event_id(luaq):
+    """`luaq watch --from garbage` is a usage error, not a traceback."""
+    luaq("submit", "--eval", "return 1", "--job-id", "cli-2")
+    done = luaq("watch", "cli-2", "--from", "garbage")
+    assert done.exit_code == 2
+    assert "event id" in done.stderr
+
+
+def test_unknown_job_is_a_usage_error(luaq):
+    """result and watch of a job that does not exist exit 2 with a clear message."""
+    for command in (["result", "nope"], ["watch", "nope"], ["result", "nope", "--wait"]):
+        done = luaq(*command)
+        assert done.exit_code == 2, command
+        assert "no job 'nope'" in done.stderr
+
+
+def test_bad_submission_json_is_rejected_with_an_envelope(luaq, tmp_path):
+    """A malformed JSON submission is refused (exit 2) with a rejected envelope under --json."""
+    path = tmp_path / "job.json"
+    path.write_text('{"script": "return 1",')
+    done = luaq("submit", "--request", str(path), "--json")
+    assert done.exit_code == 2
+    envelope = json.loads(done.stdout)
+    assert envelope["status"] == "rejected"
+    assert "not valid JSON" in envelope["error"]["message"]

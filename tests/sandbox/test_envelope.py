@@ -168,4 +168,4 @@ def test_forged_error_fields_do_not_run_script_code(run):
         """
     )
     assert envelope.error.type == "runtime_error"
-    assert envelope.error.message == "(error object is a table value)"
+    assert envelope.error.message.startswith("error object: {")

@@ -60,6 +60,4 @@ def simulated_accounts(
     """Accounts holding simulator tokens (``r8_sim_<name>``); ``default`` is always
     included. Use them with ``SimulatorTransport`` or a served simulator's base URL."""
     ordered = dict.fromkeys([DEFAULT_ACCOUNT, *names])
-    return {
-        name: Account(name, SIMULATOR_TOKEN_PREFIX + name, base_url.rstrip("/")) for name in ordered
-    }
+    return {name: Account(name, SIMULATOR_TOKEN_PREFIX + name, base_url.rstrip("/")) for name in ordered}

@@ -212,9 +212,7 @@ def _operation(
         )
     paginated = _is_page(resolve(_success_schema(raw)))
     if paginated:
-        by_location["query"].append(
-            Parameter("cursor", "query", False, CURSOR_PARAMETER_SCHEMA, "")
-        )
+        by_location["query"].append(Parameter("cursor", "query", False, CURSOR_PARAMETER_SCHEMA, ""))
     body = _request_body(raw.get("requestBody"), resolve)
     summary = raw.get("summary", "").strip()
     short_name = SHORT_NAMES[operation_id]

@@ -159,16 +159,12 @@ class ReplicateClient:
             timeout=_capped(self._timeout, timeout),
         )
 
-    def _send(
-        self, operation: Operation, request: httpx.Request, token: str, timeout: float | None
-    ) -> Response:
+    def _send(self, operation: Operation, request: httpx.Request, token: str, timeout: float | None) -> Response:
         # A retry policy goes here: loop over _send_once, consulting the policy on each
         # TransportError / APIError (status, retry_after) and on the time left.
         return self._send_once(operation, request, token, timeout)
 
-    def _send_once(
-        self, operation: Operation, request: httpx.Request, token: str, timeout: float | None
-    ) -> Response:
+    def _send_once(self, operation: Operation, request: httpx.Request, token: str, timeout: float | None) -> Response:
         started = time.monotonic()
         self._limiter.acquire(self.account.name, operation.rate_bucket, timeout=timeout)
         if timeout is not None:
@@ -223,9 +219,7 @@ def _api_error(operation: Operation, response: httpx.Response, token: str) -> AP
     else:
         title, body_retry_after = None, None
         detail = _excerpt(response)
-    retry_after = retry_after_seconds(
-        body_retry_after, response.headers.get("retry-after"), detail, now=time.time()
-    )
+    retry_after = retry_after_seconds(body_retry_after, response.headers.get("retry-after"), detail, now=time.time())
     return APIError.for_status(status)(
         status,
         operation=operation.short_name,
@@ -307,9 +301,7 @@ def _capped(base: httpx.Timeout, limit: float | None) -> httpx.Timeout:
     def cap(value: float | None) -> float:
         return limit if value is None else min(value, limit)
 
-    return httpx.Timeout(
-        connect=cap(base.connect), read=cap(base.read), write=cap(base.write), pool=cap(base.pool)
-    )
+    return httpx.Timeout(connect=cap(base.connect), read=cap(base.read), write=cap(base.write), pool=cap(base.pool))
 
 
 def _prefer_within(prefer: str, timeout: float) -> str | None:

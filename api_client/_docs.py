@@ -88,8 +88,7 @@ def overview_doc(catalog: Catalog, accounts: Sequence[str]) -> str:
     width_short = max(len(op.short_name) for op in catalog) + 2
     width_long = max(len(op.long_name) for op in catalog) + 2
     functions = [
-        f"{op.short_name:<{width_short}}{op.long_name:<{width_long}}{op.kind:<7}{op.summary}"
-        for op in catalog
+        f"{op.short_name:<{width_short}}{op.long_name:<{width_long}}{op.kind:<7}{op.summary}" for op in catalog
     ]
     return "\n".join(
         [
@@ -105,8 +104,7 @@ def overview_doc(catalog: Catalog, accounts: Sequence[str]) -> str:
             "",
             "## Calling conventions",
             "",
-            f"- One table argument: {NAMESPACE}.get_prediction"
-            '({ prediction_id = "prediction-id" }).',
+            f'- One table argument: {NAMESPACE}.get_prediction({{ prediction_id = "prediction-id" }}).',
             "- Path and query parameters by name; headers (Prefer, Cancel-After) by exact "
             "name, snake_case (cancel_after) or lower-case (cancel-after).",
             "- The request body as body = { ... } or as the remaining fields.",
@@ -116,8 +114,7 @@ def overview_doc(catalog: Catalog, accounts: Sequence[str]) -> str:
             "{ body = <string>, content_type = <string> }; empty responses as {}.",
             "- API errors are catchable (pcall) error values with status, title, detail and "
             'operation; their text reads like "replicate.get_prediction: 404 Not Found: ...".',
-            "- read functions (GET/QUERY) always run; write functions need the job to allow "
-            "writes (luaq --force).",
+            "- read functions (GET/QUERY) always run; write functions need the job to allow writes (luaq --force).",
             "- create_file content is the bytes themselves, a data: URL, or the name of a file "
             "attached at submission; workers never read host paths.",
             "- Paginated functions take cursor = page.next to fetch the next page.",
@@ -192,8 +189,7 @@ def _body_section(operation: Operation) -> list[str]:
     required = set(body.required_fields)
     for name, schema in body.fields.items():
         rows.append(
-            f"| {name} | {_type(schema)} | {'yes' if name in required else 'no'} | "
-            f"{_cell(schema.get('description'))} |"
+            f"| {name} | {_type(schema)} | {'yes' if name in required else 'no'} | {_cell(schema.get('description'))} |"
         )
     intro = "Pass the fields as body = { ... } or directly in the argument table."
     if body.content_type == "multipart/form-data":

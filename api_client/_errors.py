@@ -52,9 +52,7 @@ class ArgumentError(ReplicateError):
 
     error_type = "argument_error"
 
-    def __init__(
-        self, message: str, *, argument: str | None = None, operation: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, argument: str | None = None, operation: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
         self.operation = operation

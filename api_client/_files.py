@@ -58,10 +58,7 @@ class FileSource:
             raise _too_large(len(content), self.max_bytes, label)
         filename = fields.get("filename") or filename or DEFAULT_FILENAME
         content_type = (
-            fields.get("type")
-            or content_type
-            or mimetypes.guess_type(filename, strict=False)[0]
-            or DEFAULT_TYPE
+            fields.get("type") or content_type or mimetypes.guess_type(filename, strict=False)[0] or DEFAULT_TYPE
         )
         return Upload(content, filename, content_type, fields.get("metadata") or {})
 
@@ -98,18 +95,14 @@ class FileSource:
 def _decode_data_url(raw: bytes, label: str) -> tuple[bytes, str | None]:
     header, sep, payload = raw[5:].partition(b",")
     if not sep:
-        raise ArgumentError(
-            f"content for {label} is a data: URL without a comma", argument="content"
-        )
+        raise ArgumentError(f"content for {label} is a data: URL without a comma", argument="content")
     params = header.decode("ascii", "replace").split(";")
     mime = params[0].strip() or None
     if any(p.strip().lower() == "base64" for p in params[1:]):
         try:
             return base64.b64decode(payload, validate=False), mime
         except (binascii.Error, ValueError) as exc:
-            raise ArgumentError(
-                f"content for {label} is a data: URL with invalid base64", argument="content"
-            ) from exc
+            raise ArgumentError(f"content for {label} is a data: URL with invalid base64", argument="content") from exc
     return unquote_to_bytes(payload), mime
 
 

@@ -170,8 +170,7 @@ def _conform_object(value: Mapping, schema: Mapping[str, Any], where: str, label
             key = key.decode("utf-8", "replace")
         if not isinstance(key, str):
             raise ArgumentError(
-                f"argument {where or 'arguments'!r} for {label} must have string keys, "
-                f"got key {key!r}",
+                f"argument {where or 'arguments'!r} for {label} must have string keys, got key {key!r}",
                 argument=where or None,
             )
         child = f"{where}.{key}" if where else key
@@ -210,17 +209,14 @@ def _check_range(value: float, schema: Mapping[str, Any], where: str, label: str
         bound = f"at most {high}"
     else:
         return
-    raise ArgumentError(
-        f"argument {where!r} for {label} must be {bound}, got {value!r}", argument=where
-    )
+    raise ArgumentError(f"argument {where!r} for {label} must be {bound}, got {value!r}", argument=where)
 
 
 def _check_string(value: str | bytes, schema: Mapping[str, Any], where: str, label: str) -> None:
     limit = schema.get("maxLength")
     if limit is not None and len(value) > limit:
         raise ArgumentError(
-            f"argument {where!r} for {label} must be at most {limit} characters long, "
-            f"got {len(value)}",
+            f"argument {where!r} for {label} must be at most {limit} characters long, got {len(value)}",
             argument=where,
         )
     pattern = schema.get("pattern")
@@ -236,11 +232,8 @@ def _check_string(value: str | bytes, schema: Mapping[str, Any], where: str, lab
 def _type_error(value: Any, schema: Mapping[str, Any], where: str, label: str) -> ArgumentError:
     name = where or "arguments"
     if isinstance(value, bytes | bytearray) and "string" in (_types(schema) or ()):
-        return ArgumentError(
-            f"argument {name!r} for {label} must be UTF-8 text", argument=where or None
-        )
+        return ArgumentError(f"argument {name!r} for {label} must be UTF-8 text", argument=where or None)
     return ArgumentError(
-        f"argument {name!r} for {label} must be {describe_type(schema)}, "
-        f"got {describe_value(value)}",
+        f"argument {name!r} for {label} must be {describe_type(schema)}, got {describe_value(value)}",
         argument=where or None,
     )

@@ -19,9 +19,7 @@ _DETAIL_PATTERNS = (
 )
 
 
-def retry_after_seconds(
-    body_value: Any, header: str | None, detail: str | None, *, now: float
-) -> float | None:
+def retry_after_seconds(body_value: Any, header: str | None, detail: str | None, *, now: float) -> float | None:
     """Seconds to wait, or None when nothing says. ``now`` is the Unix time, used to
     turn an HTTP-date header into a delay."""
     if isinstance(body_value, int | float) and not isinstance(body_value, bool):

@@ -62,7 +62,9 @@ def prepare_request(operation: Operation, args: Mapping[str, Any] | None) -> Pre
 def _prepare(operation: Operation, args: Mapping[str, Any] | None) -> PreparedRequest:
     label = operation.label
     remaining = _arguments(args, label)
-    path_values = {p.name: _param_text(_take(p, remaining, label)) for p in operation.path_params}
+    path_values = {
+        p.name: _path_segment(p, _param_text(_take(p, remaining, label)), label) for p in operation.path_params
+    }
     query: dict[str, str] = {}
     for p in operation.query_params:
         value = _take(p, remaining, label)
@@ -93,17 +95,14 @@ def _arguments(args: Mapping[str, Any] | None, label: str) -> dict[str, Any]:
     if args is None:
         return {}
     if not isinstance(args, Mapping):
-        raise ArgumentError(
-            f"{label} takes one table argument with named fields, got {type(args).__name__}"
-        )
+        raise ArgumentError(f"{label} takes one table argument with named fields, got {type(args).__name__}")
     arguments: dict[str, Any] = {}
     for key, value in args.items():
         if isinstance(key, bytes):
             key = key.decode("utf-8", "replace")
         if not isinstance(key, str):
             raise ArgumentError(
-                f"{label} takes named arguments ({{ name = value }}), got a positional "
-                f"value at {key!r}"
+                f"{label} takes named arguments ({{ name = value }}), got a positional value at {key!r}"
             )
         arguments[key] = value
     return arguments
@@ -118,6 +117,14 @@ def _take(p: Parameter, remaining: dict[str, Any], label: str) -> Any:
     return conform(_stringish(value, p), p.schema, p.name, label)
 
 
+def _path_segment(p: Parameter, value: str, label: str) -> str:
+    # quote() leaves "." and ".." alone, and HTTP clients resolve them: "/models/../.."
+    # would reach another endpoint with the account's token.
+    if value in ("", ".", ".."):
+        raise ArgumentError(f"argument {p.name!r} for {label} cannot be {value!r}", argument=p.name)
+    return value
+
+
 def _missing(name: str, remaining: Mapping[str, Any], label: str) -> str:
     """The message for a missing argument, pointing at a misspelt one when it was given."""
     misspelt = difflib.get_close_matches(name, list(remaining), n=1, cutoff=0.6)
@@ -129,9 +136,7 @@ def _take_header(p: Parameter, remaining: dict[str, Any], label: str) -> Any:
     given = [s for s in header_spellings(p.name) if s in remaining]
     if len(given) > 1:
         spellings = " and ".join(repr(s) for s in given)
-        raise ArgumentError(
-            f"argument {p.name!r} for {label} is given twice (as {spellings})", argument=p.name
-        )
+        raise ArgumentError(f"argument {p.name!r} for {label} is given twice (as {spellings})", argument=p.name)
     if not given:
         if p.required:
             raise ArgumentError(_missing(p.name, remaining, label), argument=p.name)
@@ -162,9 +167,7 @@ def _cursor(value: str, label: str) -> str:
         return value
     cursors = parse_qs(urlsplit(value).query).get("cursor")
     if not cursors:
-        raise ArgumentError(
-            f"argument 'cursor' for {label} is a URL without a cursor: {value!r}", argument="cursor"
-        )
+        raise ArgumentError(f"argument 'cursor' for {label} is a URL without a cursor: {value!r}", argument="cursor")
     return cursors[0]
 
 
@@ -194,8 +197,7 @@ def _body(operation: Operation, remaining: dict[str, Any], label: str) -> Any:
             raise unknown_argument(next(iter(remaining)), argument_names(operation), label)
         if spec.required:
             raise ArgumentError(
-                f"missing required argument 'body' for {label} "
-                f"({_body_hint(spec.schema)}, passed as body = ...)",
+                f"missing required argument 'body' for {label} ({_body_hint(spec.schema)}, passed as body = ...)",
                 argument="body",
             )
         return NO_BODY

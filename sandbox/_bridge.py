@@ -156,21 +156,15 @@ class Bridge:
             what = "function"
         elif account is None:
             what = "function or account"
-            hint = (
-                f"; accounts: {', '.join(entry.accounts)}; functions: see docs.read('{entry.name}')"
-            )
+            hint = f"; accounts: {', '.join(entry.accounts)}; functions: see docs.read('{entry.name}')"
         else:
             what = "function"
             hint = f"; see docs.read('{entry.name}')"
-        raise ScriptFacingError(
-            f"unknown {what} app.integrations.{scope}.{name}{hint}", UNKNOWN_FUNCTION
-        )
+        raise ScriptFacingError(f"unknown {what} app.integrations.{scope}.{name}{hint}", UNKNOWN_FUNCTION)
 
     # 2. before the call ---------------------------------------------------------------------------
 
-    def prepare(
-        self, provider: bytes, account: bytes, function: bytes, path: bytes, args: Any
-    ) -> ProviderCall | Reply:
+    def prepare(self, provider: bytes, account: bytes, function: bytes, path: bytes, args: Any) -> ProviderCall | Reply:
         """The call to perform, or the reply that refuses it. Raises LimitExceeded when the
         call limit or the wall clock is exhausted."""
         entry = self._catalog.entries[provider.decode()]
@@ -179,9 +173,7 @@ class Bridge:
         operation = f"{entry.name}.{spec.name}"
         if spec.kind == "write" and not self._allow_writes:
             called = path_text.rsplit(".", 1)[-1]
-            message = (
-                f"{entry.name}.{called} is a write operation; writes need --force (allow_writes)"
-            )
+            message = f"{entry.name}.{called} is a write operation; writes need --force (allow_writes)"
             self._record(path_text, operation, account_name, spec.kind, None, 0.0, message)
             return self._refuse(PERMISSION_DENIED, message, operation)
         self.count += 1
@@ -219,9 +211,7 @@ class Bridge:
         """Record the call and build the reply that resumes the script."""
         duration_ms = round(max(0.0, result.finished - result.started) * 1000, 3)
         if result.error is not None:
-            error_type, message, status, title, detail, retry_after = _describe(
-                result.error, call.operation
-            )
+            error_type, message, status, title, detail, retry_after = _describe(result.error, call.operation)
             self._record(
                 call.path,
                 call.operation,
@@ -308,9 +298,7 @@ class Bridge:
                 raise HostAbort(exc) from exc
 
 
-def _describe(
-    exc: Exception, operation: str
-) -> tuple[str, str, int | None, str | None, str | None, float | None]:
+def _describe(exc: Exception, operation: str) -> tuple[str, str, int | None, str | None, str | None, float | None]:
     """error type, message, status, title, detail, retry_after of a provider's exception."""
     error_type = getattr(exc, "error_type", None)
     if not isinstance(error_type, str) or not error_type:

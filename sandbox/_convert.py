@@ -78,9 +78,7 @@ class Converter:
 
     # Lua -> Python ---------------------------------------------------------------------------
 
-    def to_python(
-        self, value: Any, *, mode: Mode = Mode.JSON, schema: Mapping[str, Any] | None = None
-    ) -> Any:
+    def to_python(self, value: Any, *, mode: Mode = Mode.JSON, schema: Mapping[str, Any] | None = None) -> Any:
         """Convert a Lua value to JSON-compatible Python (see the module docstring)."""
         return _ToPython(self, mode).value(value, schema, "$", 0)
 
@@ -185,9 +183,7 @@ class _ToPython:
 
     def _array(self, values: list[Any], schema: Any, path: str, depth: int) -> list[Any]:
         item_schema = _item_schema(schema)
-        return [
-            self.value(v, item_schema, f"{path}[{i}]", depth + 1) for i, v in enumerate(values, 1)
-        ]
+        return [self.value(v, item_schema, f"{path}[{i}]", depth + 1) for i, v in enumerate(values, 1)]
 
     def _marked_array(self, items: list[Any], schema: Any, path: str, depth: int) -> list[Any]:
         size = 0
@@ -195,9 +191,7 @@ class _ToPython:
             if type(key) is not int or key < 1:
                 if self._display:
                     return self._object(items, schema, path, depth)
-                raise ConversionError(
-                    f"a table marked json.array has the key {_key_text(key)!r}", path
-                )
+                raise ConversionError(f"a table marked json.array has the key {_key_text(key)!r}", path)
             size = max(size, key)
         if size > 2 * len(items) + 1000:
             raise ConversionError("a table marked json.array is too sparse", path)
@@ -278,13 +272,7 @@ def _wants(schema: Any) -> str | None:
     if not isinstance(schema, Mapping):
         return None
     declared = schema.get("type")
-    types = (
-        set(declared)
-        if isinstance(declared, list)
-        else {declared}
-        if isinstance(declared, str)
-        else set()
-    )
+    types = set(declared) if isinstance(declared, list) else {declared} if isinstance(declared, str) else set()
     if "object" in types and "array" not in types:
         return "object"
     if "array" in types and "object" not in types:

@@ -45,9 +45,7 @@ def perform(
     assert isinstance(request, ProviderCall)
     started = clock()
     try:
-        outcome = request.provider.call(
-            request.function, request.account, request.args, timeout=request.timeout
-        )
+        outcome = request.provider.call(request.function, request.account, request.args, timeout=request.timeout)
     except Exception as exc:
         return CallResult(started, clock(), error=exc)
     return CallResult(started, clock(), outcome=outcome)

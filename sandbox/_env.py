@@ -118,9 +118,7 @@ def create_sandbox(
     )
     core, control_table = lua.execute(_lua_chunk("core.lua"), host, config, mode="b")
     control = {name: control_table[name.encode()] for name in CONTROL}
-    converter = Converter(
-        lua.table, control["table_info"], control["mark"], control["null"], control["type"]
-    )
+    converter = Converter(lua.table, control["table_info"], control["mark"], control["null"], control["type"])
     sandbox = Sandbox(lua, control, converter)
     for name, fn in callbacks(sandbox).items():
         host[name.encode()] = host_function(fn, on_abort)

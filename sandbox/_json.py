@@ -41,9 +41,7 @@ def callbacks(converter: Converter) -> dict[str, Callable[..., tuple[Any, ...]]]
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            raise ScriptFacingError(
-                f"json.decode: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
+            raise ScriptFacingError(f"json.decode: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except RecursionError:
             raise ScriptFacingError(f"json.decode: nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as exc:

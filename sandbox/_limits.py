@@ -89,14 +89,9 @@ class Limits:
             integral = key != "wall_clock_seconds"
             expect = "a positive integer" if integral else "a positive number"
             if not _is_number(value) or (integral and value != int(value)) or value <= 0:
-                raise ValueError(
-                    f"limits.{key} must be {expect} (at most {ceiling} {_UNITS[key]}), "
-                    f"got {value!r}"
-                )
+                raise ValueError(f"limits.{key} must be {expect} (at most {ceiling} {_UNITS[key]}), got {value!r}")
             if value > ceiling:
-                raise ValueError(
-                    f"limits.{key} = {value} is above the maximum of {ceiling} {_UNITS[key]}"
-                )
+                raise ValueError(f"limits.{key} = {value} is above the maximum of {ceiling} {_UNITS[key]}")
             values[key] = int(value) if integral else float(value)
         return default.replace(**values)
 

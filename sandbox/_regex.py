@@ -66,9 +66,7 @@ class Regexes:
             table[index] = b"" if group is None else group
         for name, index in m.re.groupindex.items():
             group = m.group(index)
-            table[name if isinstance(name, bytes) else name.encode()] = (
-                b"" if group is None else group
-            )
+            table[name if isinstance(name, bytes) else name.encode()] = b"" if group is None else group
         return table
 
     def callbacks(self) -> dict[str, Callable[..., tuple[Any, ...]]]:
@@ -166,8 +164,7 @@ def _compile(pattern: bytes, fname: str) -> Any:
             reason = reason.decode("utf-8", "replace")
         shown = pattern.decode("utf-8", "replace")
         raise ScriptFacingError(
-            f"{fname}: invalid or unsupported pattern {shown!r}: {reason} "
-            "(RE2 syntax: no backreferences or lookaround)"
+            f"{fname}: invalid or unsupported pattern {shown!r}: {reason} (RE2 syntax: no backreferences or lookaround)"
         ) from None
 
 

@@ -128,12 +128,8 @@ class ScriptRun:
             except ConversionError as exc:
                 return self._finish_without_lua(ARGUMENT_ERROR, f"job args: {exc}")
             except lua54.LuaMemoryError:
-                return self._finish_without_lua(
-                    "memory_limit", self._limits.describe("memory_limit")
-                )
-            ok, *error = _values(
-                self._control["load_main"](self._source, f"={self._chunk}".encode())
-            )
+                return self._finish_without_lua("memory_limit", self._limits.describe("memory_limit"))
+            ok, *error = _values(self._control["load_main"](self._source, f"={self._chunk}".encode()))
             if not ok:
                 return self._finish("syntax", error[0])
             return self._advance(())
@@ -329,11 +325,7 @@ class ScriptRun:
                 values.append(self._converter.to_python(results[index], mode=Mode.JSON))
             except ConversionError as exc:
                 return None, ScriptError(RUNTIME_ERROR, f"return value #{index}: {exc}")
-        size = len(
-            json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode(
-                "utf-8", "surrogatepass"
-            )
-        )
+        size = len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
         if size > self._limits.result_bytes:
             return None, LimitExceeded(
                 "result_size_limit",
@@ -344,9 +336,7 @@ class ScriptRun:
     def _describe_table(self, value: Any) -> str:
         """A table raised with ``error({...})`` and no ``message`` field, shown as JSON."""
         try:
-            rendered = json.dumps(
-                self._converter.to_python(value, mode=Mode.JSON), ensure_ascii=False
-            )
+            rendered = json.dumps(self._converter.to_python(value, mode=Mode.JSON), ensure_ascii=False)
         except Exception:  # a table JSON cannot show (cycles, functions)
             return "(error object is a table value)"
         return f"error object: {rendered}"
@@ -397,11 +387,7 @@ class ScriptRun:
 
     def _finish_without_lua(self, error_type: str, message: str) -> Finished:
         status = LIMIT_EXCEEDED if error_type == "memory_limit" else FAILED
-        error = (
-            LimitExceeded(error_type, message)
-            if status == LIMIT_EXCEEDED
-            else ScriptError(error_type, message)
-        )
+        error = LimitExceeded(error_type, message) if status == LIMIT_EXCEEDED else ScriptError(error_type, message)
         memory = None
         if self._lua is not None:
             try:

@@ -94,9 +94,7 @@ def real_redis_url(base: str, db: int) -> str:
     try:
         keys = list(client.scan_iter(count=1000))
         queues = {key.split(".", 2)[-1] for key in keys if key.startswith("_kombu.binding.")}
-        foreign = [
-            k for k in keys if not k.startswith(OUR_KEYS) and k.split("\x06")[0] not in queues
-        ]
+        foreign = [k for k in keys if not k.startswith(OUR_KEYS) and k.split("\x06")[0] not in queues]
         if foreign:
             pytest.fail(
                 f"Redis database {db} at {base} holds keys that aren't luaq's ({foreign[:3]}...): "

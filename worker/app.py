@@ -28,9 +28,7 @@ def _keep_luaq_logging(**_: object) -> None:
 
 def create_app(settings: Settings) -> Celery:
     if not settings.redis_url:
-        raise RuntimeError(
-            "no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`"
-        )
+        raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
     app = Celery("luaq", broker=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

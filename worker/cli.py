@@ -24,7 +24,7 @@ import click
 
 from worker.job import SubmissionError
 from worker.render import exit_code, print_event, print_json, print_result, rejected_envelope
-from worker.settings import Settings
+from worker.settings import Settings, SettingsError
 
 EXIT_USAGE = 2
 EXIT_NOT_FINISHED = 3
@@ -70,9 +70,7 @@ def parse_json_object(value: str | None, flag: str, as_json: bool) -> dict[str, 
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise UsageProblem(
-            f"{flag} is not valid JSON ({exc}): {value!r}", as_json=as_json
-        ) from None
+        raise UsageProblem(f"{flag} is not valid JSON ({exc}): {value!r}", as_json=as_json) from None
     if not isinstance(parsed, dict):
         raise UsageProblem(f"{flag} must be a JSON object, e.g. '{{\"n\": 3}}'", as_json=as_json)
     return parsed
@@ -91,7 +89,10 @@ def cli(ctx: click.Context) -> None:
 
     if ctx.invoked_subcommand not in ("worker", "up"):
         configure_logging(json=False, level=os.environ.get("LUAQ_LOG_LEVEL", "WARNING"))
-    ctx.obj = Settings.from_env()
+    try:
+        ctx.obj = Settings.from_env()
+    except SettingsError as exc:
+        raise UsageProblem(str(exc), as_json="--json" in sys.argv) from None
 
 
 # -- options shared by run and submit ----------------------------------------------------
@@ -101,13 +102,9 @@ SCRIPT_OPTIONS = [
     click.option("--eval", "-e", "code", help="Lua code to run instead of FILE."),
     click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document."),
     click.option("--force", is_flag=True, help="Allow write operations (allow_writes)."),
-    click.option(
-        "--account", default="default", show_default=True, help="Account for unqualified calls."
-    ),
+    click.option("--account", default="default", show_default=True, help="Account for unqualified calls."),
     click.option("--simulate", is_flag=True, help="Talk to the offline Replicate simulator."),
-    click.option(
-        "--args", "script_args", metavar="JSON", help="JSON object the script sees as job.args."
-    ),
+    click.option("--args", "script_args", metavar="JSON", help="JSON object the script sees as job.args."),
     click.option(
         "--timeout",
         "--cpu-limit",
@@ -144,9 +141,7 @@ def read_script(file: str | None, code: str | None, as_json: bool) -> tuple[str,
             raise UsageProblem(f"cannot read Lua file {file!r}: {exc}", as_json=as_json) from None
         name = Path(file).name
     else:
-        raise UsageProblem(
-            "no script: give a FILE, --eval CODE, or - to read stdin", as_json=as_json
-        )
+        raise UsageProblem("no script: give a FILE, --eval CODE, or - to read stdin", as_json=as_json)
     if not source.strip():
         raise UsageProblem("the script is empty: nothing to run", as_json=as_json)
     return source, name
@@ -232,7 +227,10 @@ def connect(settings: Settings, as_json: bool) -> Any:
             "no Redis configured: set LUAQ_REDIS_URL, or start local mode in another terminal with `luaq up`",
             as_json=as_json,
         )
-    return LuaqClient.from_settings(settings)
+    try:
+        return LuaqClient.from_settings(settings)
+    except ValueError as exc:  # a malformed LUAQ_REDIS_URL
+        raise UsageProblem(f"LUAQ_REDIS_URL: {exc}", as_json=as_json) from None
 
 
 wait_timeout_option = click.option(
@@ -263,22 +261,16 @@ def submit(settings: Settings, file: str | None, code: str | None, as_json: bool
     """Put a script on the queue; prints the job id (or, with --wait, its envelope)."""
     if request_path is not None:
         try:
-            text = (
-                sys.stdin.read()
-                if request_path == "-"
-                else Path(request_path).read_text(encoding="utf-8")
-            )
+            text = sys.stdin.read() if request_path == "-" else Path(request_path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageProblem(
-                f"cannot read submission {request_path!r}: {exc}", as_json=as_json
-            ) from None
+            raise UsageProblem(f"cannot read submission {request_path!r}: {exc}", as_json=as_json) from None
         client = connect(settings, as_json)
         submitted = _submitted(as_json, lambda: client.submit_json(text))
     else:
         source, chunk_name = read_script(file, code, as_json)
         submission: dict[str, Any] = {
             "script": source,
-            "chunk_name": chunk_name,
+            "file": chunk_name,
             "account": account,
             "args": parse_json_object(script_args, "--args", as_json),
             "allow_writes": force,
@@ -353,9 +345,7 @@ def finish(client: Any, job_id: str, *, as_json: bool, follow: bool, timeout: fl
 @click.option("--wait", is_flag=True, help="Wait for the job to finish.")
 @wait_timeout_option
 @pass_settings
-def result(
-    settings: Settings, job_id: str, as_json: bool, wait: bool, wait_timeout: float | None
-) -> None:
+def result(settings: Settings, job_id: str, as_json: bool, wait: bool, wait_timeout: float | None) -> None:
     """Print a job's envelope (exit 3 if it has not finished and --wait is not given)."""
     from worker.store import JobNotFound
 
@@ -378,14 +368,10 @@ def result(
 @cli.command()
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
-@click.option(
-    "--from", "after", default="0-0", metavar="EVENT_ID", help="Resume after this event id."
-)
+@click.option("--from", "after", default="0-0", metavar="EVENT_ID", help="Resume after this event id.")
 @wait_timeout_option
 @pass_settings
-def watch(
-    settings: Settings, job_id: str, as_json: bool, after: str, wait_timeout: float | None
-) -> None:
+def watch(settings: Settings, job_id: str, as_json: bool, after: str, wait_timeout: float | None) -> None:
     """Replay a job's events from the first (or after --from), then follow it live."""
     from worker.store import JobNotFound
 
@@ -420,9 +406,7 @@ def watch(
 
 
 @cli.command()
-@click.option(
-    "--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs run at once (default: CPUs)."
-)
+@click.option("--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs run at once (default: CPUs).")
 @click.option("--simulate", is_flag=True, help="Run every job against the offline simulator.")
 @click.option("--queue", "-Q", "queues", multiple=True, help="Queues to consume (default: luaq).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
@@ -436,9 +420,7 @@ def worker(settings: Settings, concurrency: int | None, simulate: bool, queues: 
     configure_logging(json=True, level=loglevel)
     settings = settings.with_local_redis()
     if not settings.redis_url:
-        raise UsageProblem(
-            "no Redis configured: set LUAQ_REDIS_URL, or use `luaq up` for local mode"
-        )
+        raise UsageProblem("no Redis configured: set LUAQ_REDIS_URL, or use `luaq up` for local mode")
     if simulate:
         settings = replace(settings, simulate=True)
     argv = [
@@ -459,9 +441,7 @@ def worker(settings: Settings, concurrency: int | None, simulate: bool, queues: 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8787, show_default=True)
-@click.option(
-    "--delay", type=float, default=1.0, show_default=True, help="Seconds a prediction takes."
-)
+@click.option("--delay", type=float, default=1.0, show_default=True, help="Seconds a prediction takes.")
 def simulator(host: str, port: int, delay: float) -> None:
     """Serve the offline Replicate simulator over HTTP."""
     from worker.local import run_simulator
@@ -485,24 +465,16 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
         code, args = "return docs.read(job.args.page)", {"page": page}
     else:
         code, args = "return docs.list()", {}
-    envelope = run_script(
-        code, providers=build_providers(settings, simulate=True), args=args
-    ).to_dict()
+    envelope = run_script(code, providers=build_providers(settings, simulate=True), args=args).to_dict()
     print_result(envelope, show_output=True)
-    found = envelope["success"] and not str((envelope["result"] or [""])[0]).startswith(
-        "No docs found"
-    )
+    found = envelope["success"] and not str((envelope["result"] or [""])[0]).startswith("No docs found")
     sys.exit(0 if found else 1)
 
 
 @cli.command()
 @click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--simulate", is_flag=True, help="Use the offline simulator (also the default without a token)."
-)
-@click.option(
-    "--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs the worker runs at once."
-)
+@click.option("--simulate", is_flag=True, help="Use the offline simulator (also the default without a token).")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs the worker runs at once.")
 @click.option("--json", "as_json", is_flag=True, help="With SCRIPT: print its envelope as JSON.")
 @click.option("--force", is_flag=True, help="With SCRIPT: allow its write operations.")
 @pass_settings
@@ -527,7 +499,30 @@ def up(settings: Settings, script: str | None, simulate: bool, concurrency: int 
 
 
 def main() -> None:
-    cli(prog_name="luaq")
+    """The console script: click's own usage errors and lost connections also end with a
+    clear message (and, under --json, one rejected envelope), never a traceback."""
+    import kombu.exceptions
+    import redis
+
+    as_json = "--json" in sys.argv[1:]
+    try:
+        cli.main(prog_name="luaq", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        if as_json:
+            print_json(rejected_envelope(exc.format_message()))
+        else:
+            exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
+        problem = UsageProblem(f"cannot reach Redis ({type(exc).__name__}): {exc}", as_json=as_json)
+        problem.show()
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

@@ -48,23 +48,24 @@ class LuaqClient:
 
     def submit(self, submission: Mapping[str, Any] | JobRequest) -> Submitted:
         """Validate and enqueue a job; raises SubmissionError for a bad submission."""
-        request = (
-            submission
-            if isinstance(submission, JobRequest)
-            else JobRequest.from_dict(submission, self.settings)
-        )
+        request = submission if isinstance(submission, JobRequest) else JobRequest.from_dict(submission, self.settings)
         if not self.store.create(request):
             return Submitted(request.job_id, created=False)
         wall = request.limits_for(self.settings).wall_clock_seconds
-        self.app.send_task(
-            TASK_NAME,
-            args=[request.job_id],
-            task_id=request.job_id,
-            queue=request.queue or self.settings.queue,
-            priority=request.priority,
-            time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
-            soft_time_limit=wall + HARD_LIMIT_GRACE_SECONDS / 2,
-        )
+        try:
+            self.app.send_task(
+                TASK_NAME,
+                args=[request.job_id],
+                task_id=request.job_id,
+                queue=request.queue or self.settings.queue,
+                priority=request.priority,
+                time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
+                soft_time_limit=wall + HARD_LIMIT_GRACE_SECONDS / 2,
+            )
+        except Exception:
+            # Nothing was queued: take the record back so the same job_id can be resubmitted.
+            self.store.discard(request.job_id)
+            raise
         return Submitted(request.job_id, created=True)
 
     def submit_json(self, text: str | bytes) -> Submitted:

@@ -43,6 +43,12 @@ class JobStatus(StrEnum):
 
 FINAL_STATUSES = frozenset(s.value for s in JobStatus if s.is_final)
 
+# The submission contract's fields (DESIGN.md, "Job contract").
+SUBMISSION_FIELDS = (
+    "job_id", "script", "file", "args", "account", "allow_writes", "limits", "agent_id",
+    "priority", "queue", "files", "metadata", "simulate",
+)  # fmt: skip
+
 
 class SubmissionError(ValueError):
     """A submission that cannot be accepted; the message says what to fix."""
@@ -64,55 +70,50 @@ class JobRequest:
     files: dict[str, bytes] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     simulate: bool = False
-    chunk_name: str = "script"
+    file: str = "script"
 
     @classmethod
     def from_dict(cls, data: Any, settings: Settings) -> JobRequest:
         """Validate a submission (the JSON contract); raise SubmissionError naming the
-        field at fault. ``file`` may stand in for ``script``: a path the submitter reads."""
+        field at fault. ``file`` is the script's file name, used in error messages."""
         if not isinstance(data, Mapping):
             raise SubmissionError("a submission must be a JSON object")
-        known = {f for f in cls.__dataclass_fields__} | {"file"}
-        unknown = sorted(set(data) - known)
+        known = set(SUBMISSION_FIELDS)
+        unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
             raise SubmissionError(
-                f"unknown field(s) in submission: {', '.join(unknown)}; "
-                f"known fields: {', '.join(sorted(known))}"
+                f"unknown field(s) in submission: {', '.join(unknown)}; known fields: {', '.join(sorted(known))}"
             )
-        script, chunk_name = _script_from(data)
-        script_size = len(script.encode("utf-8"))
+        script = data.get("script")
+        _check(isinstance(script, str), "script must be a string of Lua source")
+        _check(script.strip(), "the script is empty: give Lua source with --eval CODE, a FILE, or - for stdin")
+        script_size = _utf8_size(script, "script")
         _check(
             script_size <= settings.max_script_bytes,
             f"the script is {script_size} bytes; the limit is {settings.max_script_bytes}",
         )
+        file = data.get("file") or "script"
+        _check(isinstance(file, str) and 0 < len(file) <= 128 and "\n" not in file, "file must be a short file name")
         job_id = data.get("job_id")
         if job_id is None:
             job_id = uuid.uuid4().hex
         _check(
-            isinstance(job_id, str) and JOB_ID_PATTERN.match(job_id),
-            "job_id must be 1-128 characters of letters, digits and _ . : - "
-            "starting with a letter or digit",
+            isinstance(job_id, str) and JOB_ID_PATTERN.fullmatch(job_id),
+            "job_id must be 1-128 characters of letters, digits and _ . : - starting with a letter or digit",
         )
-        args = data.get("args") or {}
-        _check(isinstance(args, Mapping), "args must be a JSON object")
-        args_size = len(json.dumps(args))
+        args = _object(data, "args", settings)
+        metadata = _object(data, "metadata", settings)
+        account = data.get("account", "default")
         _check(
-            args_size <= settings.max_args_bytes,
-            f"args is {args_size} bytes as JSON; the limit is {settings.max_args_bytes}",
-        )
-        account = data.get("account") or "default"
-        _check(
-            isinstance(account, str) and ACCOUNT_PATTERN.match(account),
+            isinstance(account, str) and ACCOUNT_PATTERN.fullmatch(account),
             "account must be a lower-case account name such as 'default' or 'work'",
         )
         allow_writes = data.get("allow_writes", False)
         _check(isinstance(allow_writes, bool), "allow_writes must be true or false")
-        limits = data.get("limits") or {}
+        limits = data.get("limits", {})
         _check(isinstance(limits, Mapping), "limits must be a JSON object")
         try:
-            Limits.from_request(
-                limits, default=settings.default_limits, maximum=settings.max_limits
-            )
+            Limits.from_request(limits, default=settings.default_limits, maximum=settings.max_limits)
         except ValueError as exc:
             raise SubmissionError(f"limits: {exc}") from None
         agent_id = data.get("agent_id")
@@ -123,40 +124,33 @@ class JobRequest:
         priority = data.get("priority")
         _check(
             priority is None or (type(priority) is int and 0 <= priority <= 9),
-            "priority must be an integer from 0 to 9",
+            "priority must be an integer from 0 (first) to 9",
         )
         queue = data.get("queue")
         _check(
-            queue is None or (isinstance(queue, str) and 0 < len(queue) <= 64),
-            "queue must be a queue name",
+            queue is None or queue in settings.queues,
+            f"unknown queue {queue!r}; this deployment's queues: {', '.join(settings.queues)} (LUAQ_QUEUES)",
         )
-        metadata = data.get("metadata") or {}
-        _check(isinstance(metadata, Mapping), "metadata must be a JSON object")
         simulate = data.get("simulate", False)
         _check(isinstance(simulate, bool), "simulate must be true or false")
-        files = _files_from(data.get("files") or {}, settings)
+        files = _files_from(data.get("files", {}), settings)
         return cls(
-            script=script, job_id=job_id, args=dict(args), account=account,
-            allow_writes=allow_writes, limits=dict(limits), agent_id=agent_id,
-            priority=priority, queue=queue, files=files, metadata=dict(metadata),
-            simulate=simulate, chunk_name=chunk_name,
+            script=script, job_id=job_id, args=args, account=account, allow_writes=allow_writes,
+            limits=dict(limits), agent_id=agent_id, priority=priority, queue=queue, files=files,
+            metadata=metadata, simulate=simulate, file=file,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored in the job record (attachments base64-encoded)."""
         data = asdict(self)
-        data["files"] = {
-            name: base64.b64encode(content).decode() for name, content in self.files.items()
-        }
+        data["files"] = {name: base64.b64encode(content).decode() for name, content in self.files.items()}
         return data
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> JobRequest:
         """Rebuild a request that :meth:`from_dict` already validated."""
         values = dict(data)
-        values["files"] = {
-            name: base64.b64decode(text) for name, text in values.get("files", {}).items()
-        }
+        values["files"] = {name: base64.b64decode(text) for name, text in values.get("files", {}).items()}
         return cls(**values)
 
     def limits_for(self, settings: Settings) -> Limits:
@@ -169,33 +163,31 @@ def _check(condition: Any, message: str) -> None:
         raise SubmissionError(message)
 
 
-def _script_from(data: Mapping[str, Any]) -> tuple[str, str]:
-    script, path = data.get("script"), data.get("file")
-    if script is not None and path is not None:
-        raise SubmissionError("give either script or file, not both")
-    chunk_name = data.get("chunk_name") or "script"
-    if path is not None:
-        _check(isinstance(path, str), "file must be a path")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                script = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SubmissionError(f"cannot read script file {path!r}: {exc}") from None
-        chunk_name = path.rsplit("/", 1)[-1]
-    _check(isinstance(script, str), "script must be a string of Lua source")
-    _check(
-        isinstance(chunk_name, str) and 0 < len(chunk_name) <= 128,
-        "chunk_name must be a short name",
-    )
-    if not script.strip():
-        raise SubmissionError(
-            "the script is empty: give Lua source with --eval CODE, a FILE, or - for stdin"
-        )
-    return script, chunk_name
+def _utf8_size(text: str, what: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise SubmissionError(f"{what} contains text that is not valid Unicode") from None
+
+
+def _object(data: Mapping[str, Any], name: str, settings: Settings) -> dict[str, Any]:
+    """A JSON-object field (``args``, ``metadata``): absent means ``{}``; bounded in size."""
+    value = data.get(name, {})
+    _check(isinstance(value, Mapping), f"{name} must be a JSON object")
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise SubmissionError(f"{name} is nested too deeply") from None
+    except (TypeError, ValueError) as exc:
+        raise SubmissionError(f"{name} must hold only JSON values: {exc}") from None
+    size = _utf8_size(text, name)
+    _check(size <= settings.max_args_bytes, f"{name} is {size} bytes as JSON; the limit is {settings.max_args_bytes}")
+    return dict(value)
 
 
 def _files_from(files: Any, settings: Settings) -> dict[str, bytes]:
     _check(isinstance(files, Mapping), "files must map attachment names to base64 content")
+    _check(len(files) <= 100, "at most 100 attached files")
     decoded: dict[str, bytes] = {}
     for name, content in files.items():
         _check(

@@ -57,9 +57,7 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
     _reap_leftovers(local_state_path(settings.home))
     has_token = bool(settings.environ.get("REPLICATE_API_TOKEN"))
     if not simulate and not has_token:
-        click.echo(
-            "luaq: no REPLICATE_API_TOKEN set: using the offline Replicate simulator", err=True
-        )
+        click.echo("luaq: no REPLICATE_API_TOKEN set: using the offline Replicate simulator", err=True)
         simulate = True
 
     redis_server: EmbeddedRedis | None = None
@@ -70,14 +68,10 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
         if not settings.redis_url:
             redis_server = start_embedded_redis(settings.home / "data")
             settings = replace(settings, redis_url=redis_server.url)
-            click.echo(
-                f"luaq: embedded Redis ({redis_server.binary.name}) on {redis_server.url}", err=True
-            )
+            click.echo(f"luaq: embedded Redis ({redis_server.binary.name}) on {redis_server.url}", err=True)
         env = dict(settings.environ, LUAQ_REDIS_URL=settings.redis_url or "")
         if simulate:
-            simulator_server, simulator_url = _start_simulator(
-                settings.simulator_prediction_seconds
-            )
+            simulator_server, simulator_url = _start_simulator(settings.simulator_prediction_seconds)
             env.update(LUAQ_SIMULATE="1", LUAQ_SIMULATOR_URL=simulator_url)
             click.echo(f"luaq: Replicate simulator on {simulator_url}", err=True)
         command = [sys.executable, "-m", "worker.cli", "worker", "--loglevel", "WARNING"]
@@ -126,9 +120,7 @@ def _reap_leftovers(path: Path) -> None:
         if isinstance(pid, int) and pid > 0 and _is_ours(pid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
-                click.echo(
-                    f"luaq: stopped {key.split('_')[0]} {pid} left by an earlier luaq up", err=True
-                )
+                click.echo(f"luaq: stopped {key.split('_')[0]} {pid} left by an earlier luaq up", err=True)
     path.unlink(missing_ok=True)
 
 
@@ -155,7 +147,7 @@ def _run_once(settings: Settings, script: str, as_json: bool, force: bool) -> in
     client = LuaqClient.from_settings(settings)
     try:
         source = Path(script).read_text(encoding="utf-8")
-        submitted = client.submit({"script": source, "chunk_name": Path(script).name,
+        submitted = client.submit({"script": source, "file": Path(script).name,
                                    "simulate": settings.simulate, "allow_writes": force})  # fmt: skip
         try:
             finish(client, submitted.job_id, as_json=as_json, follow=not as_json, timeout=None)

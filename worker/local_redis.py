@@ -102,9 +102,7 @@ def start_embedded_redis(data_dir: Path, *, port: int | None = None, persist: bo
         while True:
             if process.poll() is not None:
                 err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                raise NoRedisServer(
-                    f"{binary} exited with status {process.returncode}: {err.strip()}"
-                )
+                raise NoRedisServer(f"{binary} exited with status {process.returncode}: {err.strip()}")
             try:
                 if client.ping():
                     return server
@@ -112,9 +110,7 @@ def start_embedded_redis(data_dir: Path, *, port: int | None = None, persist: bo
                 pass
             if time.monotonic() > deadline:
                 server.stop()
-                raise NoRedisServer(
-                    f"{binary} did not answer on port {port} within {ready_timeout} s"
-                )
+                raise NoRedisServer(f"{binary} did not answer on port {port} within {ready_timeout} s")
             time.sleep(0.05)
     finally:
         client.close()

@@ -23,11 +23,20 @@ TOKEN_PATTERN = re.compile(r"(r8_[A-Za-z0-9_]{6,}|Bearer\s+\S+|Token\s+\S+)")
 QUIET_LOGGERS = ("httpx", "httpcore")
 
 
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return TOKEN_PATTERN.sub("[redacted]", value) if TOKEN_PATTERN.search(value) else value
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
 def redact(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event_dict.items():
-        if isinstance(value, str) and TOKEN_PATTERN.search(value):
-            event_dict[key] = TOKEN_PATTERN.sub("[redacted]", value)
-    return event_dict
+    """Scrub token-like strings anywhere in the event, tracebacks included (so it runs
+    after ``format_exc_info``)."""
+    return {key: _scrub(value) for key, value in event_dict.items()}
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -38,11 +47,10 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
         redact,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

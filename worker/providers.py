@@ -68,9 +68,7 @@ def build_providers(
     if account not in accounts:
         raise UnknownAccount(account, list(accounts))
     if account != "default":
-        accounts["default"] = Account(
-            "default", accounts[account].token, accounts[account].base_url
-        )
+        accounts["default"] = Account("default", accounts[account].token, accounts[account].base_url)
     transport = None
     if simulate and not settings.simulator_url:
         transport = SimulatorTransport(in_process_simulator(settings.simulator_prediction_seconds))

@@ -37,9 +37,7 @@ def print_result(envelope: dict[str, Any], *, show_output: bool) -> None:
     result = envelope.get("result")
     if result:
         for value in result:
-            click.echo(
-                value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-            )
+            click.echo(value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False))
     if not envelope.get("success"):
         status = envelope.get("status", "failed")
         click.echo(f"error [{status}] {describe_error(envelope.get('error'))}", err=True)
@@ -56,9 +54,7 @@ def print_event(event: dict[str, Any]) -> None:
         click.echo(f"-> {data.get('path')} [{data.get('account')}] {status} {data.get('duration_ms', 0):.0f} ms"
                    + (f": {data['error']}" if data.get("error") else ""), err=True)  # fmt: skip
     elif kind in ("queued", "started"):
-        extra = (
-            f" on {data['worker']} (attempt {event.get('attempt')})" if data.get("worker") else ""
-        )
+        extra = f" on {data['worker']} (attempt {event.get('attempt')})" if data.get("worker") else ""
         click.echo(f"-- {kind}{extra}", err=True)
 
 

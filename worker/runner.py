@@ -90,7 +90,7 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
     envelope: Envelope = run_script(
         request.script, providers=providers, args=request.args, limits=limits,
         allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
-        chunk_name=request.chunk_name, job_id=job_id,
+        chunk_name=request.file, job_id=job_id,
     )  # fmt: skip
     result = envelope.to_dict()
     result["job_id"] = job_id

@@ -8,6 +8,7 @@ reads the environment.
 |---|---|---|
 | ``LUAQ_REDIS_URL`` | ``redis_url``: broker, results channel and job store | unset: local mode (``luaq up``) |
 | ``LUAQ_QUEUE`` | ``queue``: the Celery queue jobs go to by default | ``luaq`` |
+| ``LUAQ_QUEUES`` | ``queues``: every queue a submission may name (comma-separated) | the default queue |
 | ``LUAQ_JOB_TTL`` | ``job_ttl_seconds``: how long job records and event streams live | 86400 |
 | ``LUAQ_EVENTS_MAXLEN`` | ``events_maxlen``: cap on one job's event stream (approximate) | 10000 |
 | ``LUAQ_FINISHED_MAXLEN`` | ``finished_maxlen``: cap on the global stream of finished envelopes | 100000 |
@@ -27,23 +28,52 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sandbox import Limits
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value luaq cannot use; the message names it."""
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in TRUE_WORDS
 
 
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _queues(env: Mapping[str, str], default: str) -> tuple[str, ...]:
+    names = [name.strip() for name in (env.get("LUAQ_QUEUES") or default).split(",") if name.strip()]
+    for name in [default, *names]:
+        if not QUEUE_NAME.fullmatch(name) or name.startswith("luaq:"):
+            raise SettingsError(f"queue name {name!r} must be letters, digits and _ . - (LUAQ_QUEUE, LUAQ_QUEUES)")
+    return tuple(dict.fromkeys([default, *names]))
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
     queue: str = "luaq"
+    queues: tuple[str, ...] = ("luaq",)
     job_ttl_seconds: int = 86_400
     events_maxlen: int = 10_000
     finished_maxlen: int = 100_000
@@ -62,18 +92,20 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("LUAQ_HOME") or Path.home() / ".luaq")
+        queue = env.get("LUAQ_QUEUE") or "luaq"
         return cls(
             redis_url=env.get("LUAQ_REDIS_URL") or None,
-            queue=env.get("LUAQ_QUEUE") or "luaq",
-            job_ttl_seconds=int(env.get("LUAQ_JOB_TTL") or 86_400),
-            events_maxlen=int(env.get("LUAQ_EVENTS_MAXLEN") or 10_000),
-            finished_maxlen=int(env.get("LUAQ_FINISHED_MAXLEN") or 100_000),
+            queue=queue,
+            queues=_queues(env, queue),
+            job_ttl_seconds=_number(env, "LUAQ_JOB_TTL", 86_400),
+            events_maxlen=_number(env, "LUAQ_EVENTS_MAXLEN", 10_000),
+            finished_maxlen=_number(env, "LUAQ_FINISHED_MAXLEN", 100_000),
             simulate=_flag(env.get("LUAQ_SIMULATE")),
             simulator_url=env.get("LUAQ_SIMULATOR_URL") or None,
-            simulator_prediction_seconds=float(env.get("LUAQ_SIMULATOR_DELAY") or 1.0),
-            max_script_bytes=int(env.get("LUAQ_MAX_SCRIPT_BYTES") or 256 * 1024),
-            max_args_bytes=int(env.get("LUAQ_MAX_ARGS_BYTES") or 256 * 1024),
-            max_files_bytes=int(env.get("LUAQ_MAX_FILES_BYTES") or 100 * 1024 * 1024),
+            simulator_prediction_seconds=_number(env, "LUAQ_SIMULATOR_DELAY", 1.0, float),
+            max_script_bytes=_number(env, "LUAQ_MAX_SCRIPT_BYTES", 256 * 1024),
+            max_args_bytes=_number(env, "LUAQ_MAX_ARGS_BYTES", 256 * 1024),
+            max_files_bytes=_number(env, "LUAQ_MAX_FILES_BYTES", 100 * 1024 * 1024),
             home=home,
             environ=env,
         )

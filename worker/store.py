@@ -23,6 +23,21 @@ from . import keys
 from .job import FINAL_STATUSES, JobRequest, JobStatus
 from .settings import Settings
 
+CREATE_SCRIPT = """
+-- KEYS[1] job record, KEYS[2] job event stream
+-- ARGV[1] request JSON, ARGV[2] now (ms), ARGV[3] ttl (s), ARGV[4] events maxlen,
+-- ARGV[5] queued event data
+-- Returns 1 when the job was created, 0 when a job with this id exists.
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'request', ARGV[1], 'status', 'queued', 'created_at', ARGV[2],
+           'attempt', 0)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
+           'type', 'queued', 'data', ARGV[5], 'ts', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
 FINISH_SCRIPT = """
 -- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] global finished stream
 -- ARGV[1] status, ARGV[2] envelope JSON, ARGV[3] now (ms), ARGV[4] ttl (s),
@@ -91,51 +106,54 @@ class JobStore:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
+        self._create = client.register_script(CREATE_SCRIPT)
         self._finish = client.register_script(FINISH_SCRIPT)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
         if not settings.redis_url:
-            raise RuntimeError(
-                "no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`"
-            )
+            raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
         return cls(redis.Redis.from_url(settings.redis_url, decode_responses=True), settings)
 
     # -- writing ---------------------------------------------------------------------
 
     def create(self, request: JobRequest) -> bool:
-        """Store a new job record with its ``queued`` event. Returns False, changing
-        nothing, when a job with this id exists already (the id is an idempotency key)."""
-        key = keys.job(request.job_id)
-        created = now_ms()
-        if not self.redis.hsetnx(key, "request", json.dumps(request.to_dict())):
-            return False
-        ttl = self.settings.job_ttl_seconds
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"status": JobStatus.QUEUED.value, "created_at": created,
-                                    "attempt": 0})  # fmt: skip
-            self._append(pipe, request.job_id, "queued", {"job_id": request.job_id}, created)
-            pipe.expire(key, ttl)
-            pipe.expire(keys.job_events(request.job_id), ttl)
-            pipe.execute()
-        return True
+        """Store a new job record with its ``queued`` event, atomically. Returns False,
+        changing nothing, when a job with this id exists (the id is an idempotency key)."""
+        created = self._create(
+            keys=[keys.job(request.job_id), keys.job_events(request.job_id)],
+            args=[json.dumps(request.to_dict()), now_ms(), self.settings.job_ttl_seconds,
+                  self.settings.events_maxlen, json.dumps({"job_id": request.job_id})],
+        )  # fmt: skip
+        return bool(created)
+
+    def discard(self, job_id: str) -> None:
+        """Remove a job that never reached the queue (its message could not be sent)."""
+        self.redis.delete(keys.job(job_id), keys.job_events(job_id))
 
     def start(self, job_id: str, worker: str) -> int:
-        """Mark a job running and return this attempt's number (1 for the first run)."""
+        """Mark a job running and return this attempt's number (1 for the first run).
+        The record's time to live restarts, so a job never expires while it runs."""
         key = keys.job(job_id)
         started = now_ms()
-        attempt = int(self.redis.hincrby(key, "attempt", 1))
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"status": JobStatus.RUNNING.value, "started_at": started,
-                                    "worker": worker})  # fmt: skip
-            self._append(pipe, job_id, "started", {"worker": worker}, started, attempt)
-            pipe.execute()
+            pipe.hincrby(key, "attempt", 1)
+            pipe.hset(key, mapping={"status": JobStatus.RUNNING.value, "started_at": started, "worker": worker})
+            pipe.expire(key, self.settings.job_ttl_seconds)
+            attempt = int(pipe.execute()[0])
+        self.add_event(job_id, "started", {"worker": worker}, attempt)
         return attempt
 
-    def add_event(
-        self, job_id: str, type_: str, data: Mapping[str, Any], attempt: int | None = None
-    ) -> str:
-        return self._append(self.redis, job_id, type_, data, now_ms(), attempt)
+    def add_event(self, job_id: str, type_: str, data: Mapping[str, Any], attempt: int | None = None) -> str:
+        """Append an event; the stream's time to live restarts with it."""
+        fields: dict[str, Any] = {"type": type_, "data": json.dumps(data), "ts": now_ms()}
+        if attempt is not None:
+            fields["attempt"] = attempt
+        stream = keys.job_events(job_id)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(stream, fields, maxlen=self.settings.events_maxlen, approximate=True)
+            pipe.expire(stream, self.settings.job_ttl_seconds)
+            return pipe.execute()[0]
 
     def finish(self, job_id: str, status: str, envelope: Mapping[str, Any], attempt: int) -> bool:
         """Write the final state and the ``finished`` event atomically; False when the
@@ -147,14 +165,6 @@ class JobStore:
                   *sorted(FINAL_STATUSES)],
         )  # fmt: skip
         return bool(result)
-
-    def _append(self, target: Any, job_id: str, type_: str, data: Mapping[str, Any], ts: int,
-                attempt: int | None = None) -> Any:  # fmt: skip
-        fields = {"type": type_, "data": json.dumps(data), "ts": ts}
-        if attempt is not None:
-            fields["attempt"] = attempt
-        return target.xadd(keys.job_events(job_id), fields, maxlen=self.settings.events_maxlen,
-                           approximate=True)  # fmt: skip
 
     # -- reading ---------------------------------------------------------------------
 
@@ -188,6 +198,10 @@ class JobStore:
                 )  # fmt: skip
         return events
 
+    def _has_finished_event(self, job_id: str) -> bool:
+        last = self.redis.xrevrange(keys.job_events(job_id), count=1)
+        return bool(last) and last[0][1].get("type") == "finished"
+
     def follow(self, job_id: str, after: str = "0-0", *, timeout: float | None = None, poll_ms: int = 2000,
                on_idle: Callable[[float, str], None] | None = None) -> Iterator[Event]:  # fmt: skip
         """Yield every event after ``after`` as it arrives, until the ``finished`` event.
@@ -218,17 +232,12 @@ class JobStore:
             record = self.get(job_id)
             if record is None:
                 raise JobNotFound(job_id)
-            if (
-                record.is_final
-                and record.envelope is not None
-                and not self.read_events(job_id, after)
-            ):
-                # The stream was trimmed or expired before we read its end: the record
-                # still holds the outcome.
-                yield Event(
-                    id=after, type="finished", data=record.envelope, ts=record.finished_at or 0
-                )
-                return
+            if record.is_final and record.envelope is not None and not self.read_events(job_id, after):
+                if not self._has_finished_event(job_id):
+                    # The stream expired before we read its end: the record still holds
+                    # the outcome.
+                    yield Event(id=after, type="finished", data=record.envelope, ts=record.finished_at or 0)
+                return  # otherwise this reader is already past the finished event
             if on_idle is not None:
                 on_idle(time.monotonic() - started, record.status.value)
 

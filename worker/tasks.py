@@ -16,9 +16,7 @@ from .store import JobStore
 @functools.lru_cache(maxsize=1)
 def _deps(settings: Settings, hostname: str) -> WorkerDeps:
     # One store (and Redis connection pool) per worker process, made after the fork.
-    return WorkerDeps(
-        settings=settings, store=JobStore.from_settings(settings), worker_name=hostname
-    )
+    return WorkerDeps(settings=settings, store=JobStore.from_settings(settings), worker_name=hostname)
 
 
 def register(app: Celery) -> None:

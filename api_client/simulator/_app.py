@@ -145,9 +145,7 @@ class Simulator:
         if isinstance(result, WaitFor):
             result = self._wait(result, request)
         remaining = "599" if route in _CREATE_ROUTES else "2999"
-        return result._replace(
-            headers={**result.headers, "ratelimit-remaining": remaining, "ratelimit-reset": "1"}
-        )
+        return result._replace(headers={**result.headers, "ratelimit-remaining": remaining, "ratelimit-reset": "1"})
 
     def _route(self, request: SimRequest) -> Route | SimResponse:
         """The handler for the request (its path params set), or a 404/405 answer."""

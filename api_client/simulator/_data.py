@@ -163,8 +163,7 @@ def _models(now: float) -> list[Model]:
         Model(
             owner="black-forest-labs",
             name="flux-schnell",
-            description="The fastest image generation model tailored for local development "
-            "and personal use",
+            description="The fastest image generation model tailored for local development and personal use",
             kind="image",
             created_at=now - 300 * DAY,
             official=True,

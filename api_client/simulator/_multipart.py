@@ -37,9 +37,7 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Part]:
         for line in head.decode("utf-8", "replace").split("\r\n"):
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        disposition = dict(
-            _PARAM.findall(";" + headers.get("content-disposition", "").split(";", 1)[-1])
-        )
+        disposition = dict(_PARAM.findall(";" + headers.get("content-disposition", "").split(";", 1)[-1]))
         if "name" not in disposition:
             raise ValueError("part without a name")
         parts[disposition["name"]] = Part(

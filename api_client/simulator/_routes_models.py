@@ -75,9 +75,7 @@ def create_model(ctx: Context, request: SimRequest) -> SimResponse:
     if not isinstance(body, dict):
         raise Problem(unprocessable([("(root)", "Invalid type. Expected: object")]))
     errors = [
-        ("(root)", f"{name} is required")
-        for name in ("owner", "name", "visibility", "hardware")
-        if name not in body
+        ("(root)", f"{name} is required") for name in ("owner", "name", "visibility", "hardware") if name not in body
     ]
     if body.get("visibility", "public") not in ("public", "private"):
         errors.append(("visibility", "must be one of public, private"))
@@ -87,9 +85,7 @@ def create_model(ctx: Context, request: SimRequest) -> SimResponse:
     if errors:
         raise Problem(unprocessable(errors))
     if body["owner"] not in owners(request.user):
-        raise Problem(
-            problem(403, "The owner must be the user or organization making the request.")
-        )
+        raise Problem(problem(403, "The owner must be the user or organization making the request."))
     ref = f"{body['owner']}/{body['name']}"
     if ref in ctx.state.models:
         raise Problem(problem(409, "A model with that name already exists."))
@@ -275,8 +271,7 @@ def _example(ctx: Context, model: Model) -> Job:
     version = model.versions[0]
     schema = input_schema(model.kind)["components"]["schemas"]["Input"]
     inputs: dict[str, Any] = {
-        name: "Alice" if name == "text" else "an astronaut riding a horse"
-        for name in schema["required"]
+        name: "Alice" if name == "text" else "an astronaut riding a horse" for name in schema["required"]
     }
     return Job(
         id=f"example-{model.name}",

@@ -235,11 +235,7 @@ def _prediction_body(request: SimRequest, *, with_version: bool) -> dict[str, An
     if not isinstance(body, dict):
         raise Problem(unprocessable([("(root)", "Invalid type. Expected: object")]))
     allowed = (*PREDICTION_FIELDS, "version") if with_version else PREDICTION_FIELDS
-    errors = [
-        ("(root)", f"Additional property {key} is not allowed")
-        for key in body
-        if key not in allowed
-    ]
+    errors = [("(root)", f"Additional property {key} is not allowed") for key in body if key not in allowed]
     required = ("version", "input") if with_version else ("input",)
     errors += [("(root)", f"{key} is required") for key in required if key not in body]
     if "input" in body and not isinstance(body["input"], dict):

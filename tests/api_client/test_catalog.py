@@ -293,12 +293,8 @@ def test_long_name_derivation_reproduces_the_reference(catalog, row):
 def test_derivation_drops_stop_words_possessives_and_app_words():
     """Stop words, a possessive 's and words around the app name all disappear."""
     assert derive_long_name("Get a model's README") == "get_model_readme"
-    assert derive_long_name("Get the signing secret for the default webhook") == (
-        "get_signing_secret_default_webhook"
-    )
-    assert derive_long_name("List Replicate models on a replicated cluster") == (
-        "list_models_cluster"
-    )
+    assert derive_long_name("Get the signing secret for the default webhook") == ("get_signing_secret_default_webhook")
+    assert derive_long_name("List Replicate models on a replicated cluster") == ("list_models_cluster")
 
 
 def test_names_are_deduplicated_long_name_first(catalog):
@@ -319,9 +315,7 @@ def test_operation_ids_also_resolve(catalog):
 
 def test_catalog_rejects_a_name_shared_by_two_operations(catalog):
     """Building a catalog where two operations share a name is an error, not an overwrite."""
-    clash = dataclasses.replace(
-        catalog["get_file"], operation_id="files.get2", long_name="get_prediction"
-    )
+    clash = dataclasses.replace(catalog["get_file"], operation_id="files.get2", long_name="get_prediction")
     with pytest.raises(ValueError, match="get_prediction"):
         Catalog([catalog["get_prediction"], clash])
 
@@ -381,9 +375,7 @@ def test_args_schema_of_a_json_body_operation(catalog):
     """Body fields appear at the top level and as body; headers keep their exact names."""
     schema = catalog["create_model_prediction"].args_schema
     properties = schema["properties"]
-    assert {"model_owner", "model_name", "Prefer", "Cancel-After", "input", "body"} <= set(
-        properties
-    )
+    assert {"model_owner", "model_name", "Prefer", "Cancel-After", "input", "body"} <= set(properties)
     assert properties["input"]["type"] == "object"
     assert properties["webhook_events_filter"]["type"] == "array"
     assert properties["body"]["type"] == "object"

@@ -27,17 +27,13 @@ TOKEN = "r8_secret_token_123"
 
 
 def mock_client(handler, **kwargs) -> ReplicateClient:
-    return ReplicateClient(
-        Account("default", TOKEN), transport=httpx.MockTransport(handler), **kwargs
-    )
+    return ReplicateClient(Account("default", TOKEN), transport=httpx.MockTransport(handler), **kwargs)
 
 
 def answer(status: int, body=None, *, content_type="application/json", headers=None):
     def handler(request: httpx.Request) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return httpx.Response(
-            status, headers={"Content-Type": content_type, **(headers or {})}, content=content
-        )
+        return httpx.Response(status, headers={"Content-Type": content_type, **(headers or {})}, content=content)
 
     return handler
 
@@ -96,9 +92,7 @@ def test_multipart_upload_creates_a_file(client):
 
 def test_non_json_response_is_body_and_content_type(client):
     """A Markdown README comes back as raw bytes with its content type."""
-    value = client.call(
-        "get_model_readme", {"model_owner": "replicate", "model_name": "hello-world"}
-    ).value
+    value = client.call("get_model_readme", {"model_owner": "replicate", "model_name": "hello-world"}).value
     assert value["body"].startswith(b"# Hello World")
     assert value["content_type"].startswith("text/plain")
 
@@ -115,9 +109,7 @@ def test_not_found_is_a_typed_error_with_the_reference_message(client):
     with pytest.raises(NotFound) as caught:
         client.call("get_prediction", {"prediction_id": "nope"})
     error = caught.value
-    assert str(error) == (
-        "replicate.get_prediction: 404 Not Found: The requested resource could not be found."
-    )
+    assert str(error) == ("replicate.get_prediction: 404 Not Found: The requested resource could not be found.")
     assert (error.status, error.title, error.operation) == (404, None, "get_prediction")
     assert error.error_type == "api_error"
 
@@ -142,8 +134,7 @@ def test_wrong_token_is_unauthorized_and_the_token_never_shows(transport):
         client.call("get_account")
         error = caught.value
         assert str(error) == (
-            "replicate.get_account: 401 Unauthenticated: You did not pass a valid "
-            "authentication token"
+            "replicate.get_account: 401 Unauthenticated: You did not pass a valid authentication token"
         )
         for text in (str(error), repr(error), repr(error.args), repr(client), repr(account)):
             assert TOKEN not in text
@@ -270,8 +261,7 @@ def test_multipart_parts_carry_filename_type_and_metadata():
     body = seen[0].read()
     assert seen[0].headers["content-type"].startswith("multipart/form-data; boundary=")
     assert (
-        b'Content-Disposition: form-data; name="content"; filename="a.png"\r\n'
-        b"Content-Type: image/png\r\n\r\n\x89PNG"
+        b'Content-Disposition: form-data; name="content"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG'
     ) in body
     assert b'name="type"\r\n\r\nimage/png' in body
     assert b'name="metadata"\r\n\r\n{"k": 1}' in body
@@ -293,9 +283,7 @@ def test_html_413_becomes_an_api_error():
     ):
         client.call("create_file", {"content": "x"})
     assert type(caught.value) is APIError
-    assert str(caught.value) == (
-        "replicate.create_file: 413 Request Entity Too Large: 413 Request Entity Too Large"
-    )
+    assert str(caught.value) == ("replicate.create_file: 413 Request Entity Too Large: 413 Request Entity Too Large")
 
 
 def test_plain_text_error_detail_is_truncated():
@@ -426,9 +414,7 @@ def test_prefer_wait_is_shortened_to_fit_the_call_timeout(prefer, timeout, sent)
         return httpx.Response(201, json={})
 
     with mock_client(handler) as client:
-        client.call(
-            "create_prediction", {"version": "v", "input": {}, "Prefer": prefer}, timeout=timeout
-        )
+        client.call("create_prediction", {"version": "v", "input": {}, "Prefer": prefer}, timeout=timeout)
     assert seen == [sent]
 
 

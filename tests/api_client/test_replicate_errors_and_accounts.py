@@ -59,9 +59,7 @@ def test_api_error_text_uses_title_or_reason_phrase():
     assert str(APIError(404, operation="get_file", detail="File not found")) == (
         "replicate.get_file: 404 Not Found: File not found"
     )
-    assert str(APIError(503, operation="get_account")) == (
-        "replicate.get_account: 503 Service Unavailable"
-    )
+    assert str(APIError(503, operation="get_account")) == ("replicate.get_account: 503 Service Unavailable")
 
 
 def test_retry_after_prefers_body_then_header_then_detail():

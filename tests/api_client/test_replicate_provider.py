@@ -103,9 +103,7 @@ def test_overview_lists_name_forms_accounts_and_every_function(provider, catalog
     assert "Namespace: app.integrations.replicate" in overview
     assert "Accounts: default, work" in overview
     for operation in catalog:
-        line = next(
-            line for line in overview.splitlines() if line.startswith(operation.short_name + " ")
-        )
+        line = next(line for line in overview.splitlines() if line.startswith(operation.short_name + " "))
         assert operation.long_name in line and operation.kind in line and operation.summary in line
 
 
@@ -115,9 +113,7 @@ def test_accounts_always_start_with_default(transport):
         assert provider.accounts() == ("default", "zed")
 
 
-@pytest.mark.parametrize(
-    "name", ["get_authenticated_account", "get_account", "replicate_get_account"]
-)
+@pytest.mark.parametrize("name", ["get_authenticated_account", "get_account", "replicate_get_account"])
 def test_call_accepts_every_name_form(provider, name):
     """Calling by any name returns the value and HTTP status."""
     outcome = provider.call(name, "default", {})

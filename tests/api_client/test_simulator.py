@@ -192,8 +192,7 @@ def test_unknown_version_answers_the_real_422(http):
     assert response.status_code == 422
     assert response.json() == {
         "title": "Invalid version or not permitted",
-        "detail": "The specified version does not exist (or perhaps you don't have "
-        "permission to use it?)",
+        "detail": "The specified version does not exist (or perhaps you don't have permission to use it?)",
         "status": 422,
     }
 
@@ -219,9 +218,7 @@ def test_versions_resolve_by_hex_id_and_model_reference(http):
 
 def test_reference_example_version_takes_a_prompt(http):
     """The reference's version id `replicate-version-id` is a prompt-taking image model."""
-    response = http.post(
-        "/predictions", json={"version": DEMO_VERSION_ALIAS, "input": {"prompt": "a trail"}}
-    )
+    response = http.post("/predictions", json={"version": DEMO_VERSION_ALIAS, "input": {"prompt": "a trail"}})
     assert response.status_code == 201, response.text
     assert response.json()["version"] == SDXL_VERSION
 
@@ -242,12 +239,7 @@ def test_official_models_hide_their_versions(http):
         "detail": "This model is an official model and does not expose a list of versions.",
         "status": 404,
     }
-    assert (
-        create(http, version="black-forest-labs/flux-schnell", inputs={"prompt": "x"}).json()[
-            "version"
-        ]
-        == "hidden"
-    )
+    assert create(http, version="black-forest-labs/flux-schnell", inputs={"prompt": "x"}).json()["version"] == "hidden"
 
 
 def test_official_model_predictions_need_an_official_model(http):
@@ -280,9 +272,7 @@ def test_hardware_is_a_bare_array(http):
 
 def test_search_models_uses_the_query_method(http):
     """QUERY /models with a text body returns a page of matching models."""
-    response = http.request(
-        "QUERY", "/models", content=b"llama", headers={"Content-Type": "text/plain"}
-    )
+    response = http.request("QUERY", "/models", content=b"llama", headers={"Content-Type": "text/plain"})
     names = [m["name"] for m in response.json()["results"]]
     assert names == ["meta-llama-3-70b-instruct", "meta-llama-3-8b-instruct"]
 
@@ -343,8 +333,7 @@ def test_oversized_uploads_get_an_html_413(clock):
         "/v1/files",
         {},
         {**AUTH, "Content-Type": "multipart/form-data; boundary=b"},
-        b'--b\r\nContent-Disposition: form-data; name="content"; filename="x"\r\n\r\n'
-        b"12345\r\n--b--\r\n",
+        b'--b\r\nContent-Disposition: form-data; name="content"; filename="x"\r\n\r\n12345\r\n--b--\r\n',
     )
     assert status == 413
     assert headers["Content-Type"] == "text/html"
@@ -434,8 +423,6 @@ def test_webhook_secret_is_a_whsec_key(http):
 def test_predictions_are_private_to_their_account(http, transport):
     """Another account neither sees nor lists someone else's prediction."""
     prediction = create(http).json()
-    with httpx.Client(
-        transport=transport, base_url=BASE, headers={"Authorization": "Bearer r8_sim_work"}
-    ) as other:
+    with httpx.Client(transport=transport, base_url=BASE, headers={"Authorization": "Bearer r8_sim_work"}) as other:
         assert other.get(f"/predictions/{prediction['id']}").status_code == 404
         assert other.get("/predictions").json()["results"] == []

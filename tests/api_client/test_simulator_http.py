@@ -37,9 +37,7 @@ def test_a_real_httpx_client_talks_to_the_served_simulator(server):
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
         assert http.get("/account", headers=AUTH).json()["username"] == "luaq-sim"
         assert http.get("/account").status_code == 401
-        found = http.request(
-            "QUERY", "/models", content=b"flux", headers={**AUTH, "Content-Type": "text/plain"}
-        ).json()
+        found = http.request("QUERY", "/models", content=b"flux", headers={**AUTH, "Content-Type": "text/plain"}).json()
         assert [m["name"] for m in found["results"]] == ["flux-schnell"]
 
 

@@ -137,9 +137,7 @@ def test_multiline_strings_are_content_not_paths():
 
 def test_provider_uploads_an_attachment_to_the_simulator(accounts, transport, simulator):
     """Through the provider, an attachment's bytes end up in the simulator's file."""
-    with ReplicateProvider(
-        accounts, transport=transport, attachments={"cat.jpg": b"JPEGDATA"}
-    ) as provider:
+    with ReplicateProvider(accounts, transport=transport, attachments={"cat.jpg": b"JPEGDATA"}) as provider:
         value = provider.call("create_file", "default", {"body": {"content": "cat.jpg"}}).value
     stored = simulator.state.files[value["id"]]
     assert (stored.content, stored.name, stored.content_type) == (

@@ -29,10 +29,7 @@ def test_missing_required_parameter_names_it(catalog):
     """A missing required path parameter is an ArgumentError naming it."""
     with pytest.raises(ArgumentError) as caught:
         prepare(catalog, "get_prediction", {})
-    assert (
-        str(caught.value)
-        == "missing required argument 'prediction_id' for replicate.get_prediction"
-    )
+    assert str(caught.value) == "missing required argument 'prediction_id' for replicate.get_prediction"
     assert (caught.value.argument, caught.value.operation) == ("prediction_id", "get_prediction")
 
 
@@ -41,8 +38,7 @@ def test_unknown_argument_suggests_the_nearest_name(catalog):
     with pytest.raises(ArgumentError) as caught:
         prepare(catalog, "get_prediction", {"prediction_id": "x", "prediction_idd": "y"})
     assert str(caught.value) == (
-        "unknown argument 'prediction_idd' for replicate.get_prediction; "
-        "did you mean 'prediction_id'?"
+        "unknown argument 'prediction_idd' for replicate.get_prediction; did you mean 'prediction_id'?"
     )
 
 
@@ -77,8 +73,7 @@ def test_wrong_type_names_the_expected_type(catalog):
     with pytest.raises(ArgumentError) as caught:
         prepare(catalog, "create_prediction", {"version": "v", "input": "a cat"})
     assert str(caught.value) == (
-        "argument 'input' for replicate.create_prediction must be a table with named fields "
-        "(object), got a string"
+        "argument 'input' for replicate.create_prediction must be a table with named fields (object), got a string"
     )
     with pytest.raises(ArgumentError, match=r"'limit' .* must be an integer, got a string"):
         prepare(catalog, "search", {"query": "cats", "limit": "ten"})
@@ -127,9 +122,7 @@ def test_header_values_are_validated(catalog):
     """Prefer must match the schema's pattern; a Lua number for Cancel-After is seconds."""
     with pytest.raises(ArgumentError, match=r"'Prefer' .* must match"):
         prepare(catalog, "create_prediction", {"version": "v", "input": {}, "Prefer": "later"})
-    request = prepare(
-        catalog, "create_prediction", {"version": "v", "input": {}, "cancel_after": 30}
-    )
+    request = prepare(catalog, "create_prediction", {"version": "v", "input": {}, "cancel_after": 30})
     assert request.headers == {"Cancel-After": "30"}
 
 
@@ -147,9 +140,7 @@ def test_body_may_be_given_explicitly(catalog):
 def test_extra_fields_next_to_an_explicit_body_are_rejected(catalog):
     """With body = { ... } given, a stray top-level field is an unknown argument."""
     with pytest.raises(ArgumentError, match="unknown argument 'webhook'"):
-        prepare(
-            catalog, "create_prediction", {"body": {"version": "v", "input": {}}, "webhook": "x"}
-        )
+        prepare(catalog, "create_prediction", {"body": {"version": "v", "input": {}}, "webhook": "x"})
 
 
 def test_open_body_schemas_keep_extra_fields(catalog):
@@ -166,9 +157,7 @@ def test_an_empty_list_becomes_an_object_where_the_schema_wants_one(catalog):
 
 def test_optional_body_left_out_sends_no_body(catalog):
     """update_deployment with no fields sends no body at all."""
-    request = prepare(
-        catalog, "update_deployment", {"deployment_owner": "o", "deployment_name": "n"}
-    )
+    request = prepare(catalog, "update_deployment", {"deployment_owner": "o", "deployment_name": "n"})
     assert request.body is NO_BODY
 
 
@@ -220,3 +209,13 @@ def test_positional_arguments_are_rejected(catalog):
     """A Lua list instead of named fields is explained, not silently dropped."""
     with pytest.raises(ArgumentError, match="named arguments"):
         prepare(catalog, "get_prediction", {1: "prediction-id"})
+
+
+@pytest.mark.parametrize("value", ["", ".", ".."])
+def test_dot_segments_cannot_escape_the_operations_path(value):
+    """A path parameter of '', '.' or '..' is refused: it would make the request reach another endpoint."""
+    from api_client import ArgumentError, load_catalog
+    from api_client._validation import prepare_request
+
+    with pytest.raises(ArgumentError, match="model_owner"):
+        prepare_request(load_catalog().resolve("get_model"), {"model_owner": value, "model_name": "x"})

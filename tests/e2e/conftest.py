@@ -62,9 +62,7 @@ class Workers:
                 process.wait()
 
     def logs(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log"))
-        )
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log")))
 
 
 @pytest.fixture

@@ -26,10 +26,7 @@ return "done"
 def test_hundred_jobs_on_two_workers_all_succeed(workers, client):
     """100 jobs submitted from the Python client all succeed on two worker processes, each envelope right."""
     workers.start(count=2, concurrency=2)
-    ids = [
-        client.submit({"script": ACCOUNT_JOB, "args": {"n": n}, "simulate": True}).job_id
-        for n in range(100)
-    ]
+    ids = [client.submit({"script": ACCOUNT_JOB, "args": {"n": n}, "simulate": True}).job_id for n in range(100)]
     envelopes = {job_id: client.wait(job_id, timeout=180) for job_id in ids}
     for n, job_id in enumerate(ids):
         envelope = envelopes[job_id]
@@ -37,9 +34,7 @@ def test_hundred_jobs_on_two_workers_all_succeed(workers, client):
         assert envelope["job_id"] == job_id
         assert envelope["result"][0] == n
         assert envelope["output"] == f"job {n} as {envelope['result'][1]}"
-        assert (
-            envelope["integration_calls"][0]["operation"] == "replicate.get_authenticated_account"
-        )
+        assert envelope["integration_calls"][0]["operation"] == "replicate.get_authenticated_account"
         assert envelope["meta"]["attempt"] == 1
     used = {envelopes[job_id]["meta"]["worker"] for job_id in ids}
     assert len(used) == 2, f"both workers should have run jobs, saw {used}"

@@ -12,7 +12,11 @@ from worker.cli import cli
 @pytest.fixture
 def luaq(real_settings):
     def invoke(*args: str):
-        env = {"LUAQ_REDIS_URL": real_settings.redis_url, "LUAQ_HOME": str(real_settings.home)}
+        env = {
+            "LUAQ_REDIS_URL": real_settings.redis_url,
+            "LUAQ_HOME": str(real_settings.home),
+            "LUAQ_QUEUES": "luaq,nobody",
+        }
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
     return invoke
@@ -72,3 +76,24 @@ def test_bad_submission_json_is_rejected_with_an_envelope(luaq, tmp_path):
     envelope = json.loads(done.stdout)
     assert envelope["status"] == "rejected"
     assert "not valid JSON" in envelope["error"]["message"]
+
+
+def test_unknown_queue_is_rejected(luaq):
+    """A queue that is not one of LUAQ_QUEUES is refused at submission, naming the valid ones."""
+    done = luaq("submit", "--json", "--eval", "return 1", "--queue", "luaq:finished")
+    assert done.exit_code == 2
+    message = json.loads(done.stdout)["error"]["message"]
+    assert "unknown queue 'luaq:finished'" in message and "luaq, nobody" in message
+
+
+def test_resuming_after_the_finished_event_yields_nothing_more(real_settings):
+    """A reader resuming from the finished event's id gets no second, made-up finished event."""
+    from worker.job import JobRequest
+    from worker.store import JobStore
+
+    store = JobStore.from_settings(real_settings)
+    store.create(JobRequest.from_dict({"script": "return 1", "job_id": "r1"}, real_settings))
+    store.finish("r1", "succeeded", {"status": "succeeded"}, 1)
+    last = list(store.follow("r1", timeout=5))[-1]
+    assert last.type == "finished"
+    assert list(store.follow("r1", last.id, timeout=5)) == []

@@ -41,8 +41,7 @@ def test_unknown_function_names_the_nearest_functions(run):
     envelope = run("local x = 1\nlocal f = app.integrations.replicate.get_acount")
     assert envelope.error.type == "unknown_function"
     assert envelope.error.message == (
-        "unknown function app.integrations.replicate.get_acount; "
-        "did you mean: get_account, get_authenticated_account?"
+        "unknown function app.integrations.replicate.get_acount; did you mean: get_account, get_authenticated_account?"
     )
     assert envelope.error.line == 2
 
@@ -51,9 +50,7 @@ def test_unknown_account_names_the_nearest_accounts(run):
     """An unknown account fails with the close account names."""
     envelope = run("return app.integrations.replicate.wrok.get_account()")
     assert envelope.error.type == "unknown_account"
-    assert envelope.error.message == (
-        "unknown account app.integrations.replicate.wrok; did you mean: work?"
-    )
+    assert envelope.error.message == ("unknown account app.integrations.replicate.wrok; did you mean: work?")
 
 
 def test_unknown_function_under_an_account_is_reported(run):
@@ -68,17 +65,12 @@ def test_unknown_integration_names_the_known_ones(run):
     """app.integrations.<unknown> names the integrations there are."""
     envelope = run("return app.integrations.replicat.get_account()")
     assert envelope.error.type == "unknown_function"
-    assert envelope.error.message == (
-        "unknown integration app.integrations.replicat; did you mean: replicate?"
-    )
+    assert envelope.error.message == ("unknown integration app.integrations.replicat; did you mean: replicate?")
 
 
 def test_unknown_names_are_catchable(run):
     """A lookup error can be caught with pcall and carries its type."""
-    envelope = run(
-        "local ok, e = pcall(function() return app.integrations.replicate.nope end)\n"
-        "return ok, e.type"
-    )
+    envelope = run("local ok, e = pcall(function() return app.integrations.replicate.nope end)\nreturn ok, e.type")
     assert envelope.result == [False, "unknown_function"]
 
 
@@ -99,8 +91,7 @@ def test_write_without_allow_writes_is_permission_denied(run, provider):
 def test_permission_denied_is_catchable(run):
     """permission_denied is an ordinary catchable error value."""
     envelope = run(
-        "local ok, e = pcall(app.integrations.replicate.create_prediction, {})\n"
-        "return ok, e.type, tostring(e)"
+        "local ok, e = pcall(app.integrations.replicate.create_prediction, {})\nreturn ok, e.type, tostring(e)"
     )
     assert envelope.result[:2] == [False, "permission_denied"]
     assert envelope.result[2].startswith("replicate.create_prediction is a write operation")
@@ -154,18 +145,14 @@ def test_provider_error_works_where_strings_were_expected(run):
 
 def test_uncaught_provider_error_reports_its_type_and_call_line(run):
     """An uncaught provider error ends the run with its error_type and the caller's line."""
-    envelope = run(
-        'local a = 1\nreturn app.integrations.replicate.get_prediction({prediction_id="x"})'
-    )
+    envelope = run('local a = 1\nreturn app.integrations.replicate.get_prediction({prediction_id="x"})')
     assert envelope.status == "failed"
     assert envelope.error.type == "api_error"
     assert envelope.error.message == "replicate.get_prediction: 404 Not Found: prediction not found"
     assert envelope.error.line == 2
 
 
-@pytest.mark.parametrize(
-    "error_type", ["argument_error", "transport_error", "configuration_error", "api_error"]
-)
+@pytest.mark.parametrize("error_type", ["argument_error", "transport_error", "configuration_error", "api_error"])
 def test_provider_error_type_becomes_the_envelope_error_type(run, provider, error_type):
     """The provider exception's error_type is the envelope's error.type when uncaught."""
     provider.set_result("get_prediction", StubError("nope", error_type=error_type))
@@ -268,8 +255,7 @@ def test_empty_table_follows_the_schema(run, provider):
 def test_markers_override_the_schema(run, provider):
     """json.object() and json.array() force the JSON shape of an empty table."""
     run(
-        "app.integrations.replicate.create_prediction("
-        "{input = json.array(), other = json.object()})",
+        "app.integrations.replicate.create_prediction({input = json.array(), other = json.object()})",
         allow_writes=True,
     )
     assert provider.calls[0].args == {"input": [], "other": {}}
@@ -301,17 +287,14 @@ def test_unconvertible_arguments_are_an_argument_error(run, provider):
     )
     assert envelope.result == [
         "argument_error",
-        "replicate.get_prediction: invalid arguments: "
-        "cannot convert a function to JSON at $.prediction_id",
+        "replicate.get_prediction: invalid arguments: cannot convert a function to JSON at $.prediction_id",
     ]
     assert provider.calls == []
 
 
 def test_results_come_back_one_based_with_nulls_kept_in_arrays(run, provider):
     """Arrays are 1-based; null drops an object key but keeps its place in an array."""
-    provider.set_result(
-        "list_predictions", {"results": [{"id": "a"}, None, {"id": "c"}], "next": None}
-    )
+    provider.set_result("list_predictions", {"results": [{"id": "a"}, None, {"id": "c"}], "next": None})
     envelope = run(
         """
         local r = app.integrations.replicate.list_predictions()
@@ -332,9 +315,7 @@ def test_results_round_trip_unchanged(run, provider):
 def test_binary_response_body_is_a_lua_string_and_base64_in_json(run, provider):
     """A binary body reaches Lua as a string and is base64 (body_encoding) in the result."""
     provider.set_result("list_predictions", {"body": b"\x89PNG\xff", "content_type": "image/png"})
-    envelope = run(
-        "local r = app.integrations.replicate.list_predictions()\nreturn #r.body, r.body:byte(1), r"
-    )
+    envelope = run("local r = app.integrations.replicate.list_predictions()\nreturn #r.body, r.body:byte(1), r")
     assert envelope.result == [
         5,
         0x89,
@@ -386,11 +367,7 @@ def test_provider_errors_inside_coroutines_are_catchable(run):
 
 def test_bridge_inside_a_c_callback_is_a_clear_error(run):
     """A call from a callback that C calls (table.sort) fails with an explanation."""
-    envelope = run(
-        "table.sort({1, 2}, function(a, b)\n"
-        "  app.integrations.replicate.get_account() return a < b\n"
-        "end)"
-    )
+    envelope = run("table.sort({1, 2}, function(a, b)\n  app.integrations.replicate.get_account() return a < b\nend)")
     assert envelope.status == "failed"
     assert "cannot run inside a callback called from C" in envelope.error.message
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 def test_provider_page_is_the_overview(run, provider):
     """docs.read("<provider>") is the provider's overview, with or without a prefix."""
     envelope = run(
-        'return docs.read("replicate"), docs.read("integrations.replicate"),'
-        ' lua_read_doc("integrations.replicate")'
+        'return docs.read("replicate"), docs.read("integrations.replicate"), lua_read_doc("integrations.replicate")'
     )
     assert envelope.result == [provider.overview_doc()] * 3
 

@@ -69,8 +69,7 @@ def test_load_refuses_binary_chunks(run):
 def test_load_runs_text_chunks_in_the_sandbox(run):
     """Loaded chunks see the sandbox environment by default, or the env given."""
     envelope = run(
-        "return load(\"return io == nil and type(json) == 'table'\")(),"
-        ' load("return x", "c", "t", {x = 5})()'
+        'return load("return io == nil and type(json) == \'table\'")(), load("return x", "c", "t", {x = 5})()'
     )
     assert envelope.result == [True, 5]
 
@@ -145,8 +144,7 @@ def test_python_exceptions_never_reach_lua(run, provider):
     """A provider exception reaches the script as a plain Lua table, not a Python object."""
     provider.set_result("list_predictions", RuntimeError("boom"))
     envelope = run(
-        "local ok, e = pcall(app.integrations.replicate.list_predictions)\n"
-        "return type(e), getmetatable(e), e.type"
+        "local ok, e = pcall(app.integrations.replicate.list_predictions)\nreturn type(e), getmetatable(e), e.type"
     )
     assert envelope.result == ["table", "error", "internal_error"]
 

@@ -21,16 +21,12 @@ def test_encode_is_compact_and_decode_reads_it_back(run):
 
 def test_encode_pretty_uses_two_spaces(run):
     """{pretty=true} indents with two spaces."""
-    assert run("return json.encode({a = {1}}, {pretty = true})").result == [
-        '{\n  "a": [\n    1\n  ]\n}'
-    ]
+    assert run("return json.encode({a = {1}}, {pretty = true})").result == ['{\n  "a": [\n    1\n  ]\n}']
 
 
 def test_markers_and_null_encode_as_json(run):
     """json.object() is {}, json.array() is [], json.null is null, unmarked {} is []."""
-    envelope = run(
-        "return json.encode({o = json.object(), a = json.array(), n = json.null, e = {}})"
-    )
+    envelope = run("return json.encode({o = json.object(), a = json.array(), n = json.null, e = {}})")
     assert envelope.result == ['{"a":[],"e":[],"n":null,"o":{}}']
 
 
@@ -55,8 +51,7 @@ def test_decoded_null_drops_object_keys_and_keeps_array_positions(run):
 def test_marked_tables_stay_marked_when_filled(run):
     """A table from json.object() with integer keys still encodes as an object."""
     envelope = run(
-        "local o = json.object() o[1] = 'x' local a = json.array({}) a[2] = 'y'\n"
-        "return json.encode(o), json.encode(a)"
+        "local o = json.object() o[1] = 'x' local a = json.array({}) a[2] = 'y'\nreturn json.encode(o), json.encode(a)"
     )
     assert envelope.result == ['{"1":"x"}', '[null,"y"]']
 
@@ -92,10 +87,7 @@ def test_encode_rejects_cycles_and_depth(run):
     """Cycles and nesting deeper than 200 are errors, not hangs."""
     cycle = run("local t = {} t[1] = t return pcall(json.encode, t)")
     assert "contains itself" in cycle.result[1]
-    deep = run(
-        "local t = {} local c = t for i = 1, 300 do c.x = {} c = c.x end\n"
-        "return pcall(json.encode, t)"
-    )
+    deep = run("local t = {} local c = t for i = 1, 300 do c.x = {} c = c.x end\nreturn pcall(json.encode, t)")
     assert "deeper than 200" in deep.result[1]
 
 
@@ -164,9 +156,7 @@ def test_dump_prints_pretty_json_and_returns_its_argument(run):
 def test_on_output_receives_each_line_while_the_script_runs(run, provider):
     """on_output gets each entry at once, before later calls of the same script."""
     events: list[str] = []
-    provider.set_result(
-        "list_predictions", lambda args, account: events.append("call") or {"ok": True}
-    )
+    provider.set_result("list_predictions", lambda args, account: events.append("call") or {"ok": True})
     run(
         'print("first") app.integrations.replicate.list_predictions() print("second")',
         on_output=lambda line: events.append(f"out:{line}"),

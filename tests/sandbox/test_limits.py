@@ -119,9 +119,7 @@ def test_instruction_limit_survives_an_xpcall_handler_that_spins(run):
 
 def test_xpcall_handler_runs_for_ordinary_errors(run):
     """Without a limit, xpcall's handler works as usual."""
-    envelope = run(
-        'return xpcall(function() error("x", 0) end, function(m) return "got " .. m end)'
-    )
+    envelope = run('return xpcall(function() error("x", 0) end, function(m) return "got " .. m end)')
     assert envelope.result == [False, "got x"]
 
 
@@ -130,9 +128,7 @@ def test_xpcall_handler_runs_for_ordinary_errors(run):
     [
         "coroutine.wrap(function() while true do end end)()",
         "coroutine.resume(coroutine.create(function() while true do end end))",
-        "coroutine.wrap(function()\n"
-        "  while true do pcall(function() while true do end end) end\n"
-        "end)()",
+        "coroutine.wrap(function()\n  while true do pcall(function() while true do end end) end\nend)()",
     ],
 )
 def test_instruction_limit_applies_inside_coroutines(run, source):
@@ -143,9 +139,9 @@ def test_instruction_limit_applies_inside_coroutines(run, source):
 
 def test_work_inside_c_functions_is_charged(run):
     """string.rep and table.move count their size against the instruction budget."""
-    assert run(
-        "return #table.move({}, 1, 1e12, 2)", limits=small(instructions=100_000)
-    ).error.type == ("instruction_limit")
+    assert run("return #table.move({}, 1, 1e12, 2)", limits=small(instructions=100_000)).error.type == (
+        "instruction_limit"
+    )
     assert run('return #string.rep("", 1e15)').result == [0]
 
 
@@ -157,9 +153,7 @@ def test_wall_clock_ends_a_busy_script():
     clock = FakeClock(tick=0.01)
     from sandbox import run_script
 
-    envelope = run_script(
-        "while true do end", clock=clock, sleep=clock.sleep, limits=small(wall_clock_seconds=2)
-    )
+    envelope = run_script("while true do end", clock=clock, sleep=clock.sleep, limits=small(wall_clock_seconds=2))
     assert envelope.error.type == "wall_clock_limit"
     assert envelope.error.message == "wall clock limit exceeded (2 seconds)"
 
@@ -209,9 +203,7 @@ def test_time_in_provider_calls_counts_against_the_wall_clock(run, provider, clo
 
 def test_memory_limit_ends_a_growing_table(run):
     """A table growing past memory_bytes ends the run with memory_limit."""
-    envelope = run(
-        "local t = {} for i = 1, 1e8 do t[i] = i end", limits=small(memory_bytes=2 * 1024 * 1024)
-    )
+    envelope = run("local t = {} for i = 1, 1e8 do t[i] = i end", limits=small(memory_bytes=2 * 1024 * 1024))
     assert envelope.error.type == "memory_limit"
     assert envelope.status == "limit_exceeded"
 
@@ -247,9 +239,7 @@ def test_output_limit_counts_bytes_and_keeps_what_fit(run):
 
 def test_output_limit_survives_pcall(run):
     """pcall around print does not swallow the output limit."""
-    envelope = run(
-        'pcall(print, string.rep("x", 100)) return "survived"', limits=small(output_bytes=10)
-    )
+    envelope = run('pcall(print, string.rep("x", 100)) return "survived"', limits=small(output_bytes=10))
     assert envelope.error.type == "output_limit"
 
 

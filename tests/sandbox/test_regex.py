@@ -110,9 +110,7 @@ def test_bad_replacement_reference_is_an_error(run):
 
 def test_binary_subjects_match_bytewise(run):
     """Non-UTF-8 subjects still match; offsets and results are bytes."""
-    envelope = run(
-        'local m = regex.match("\\xff\\xfeabc", "abc") return m[1], #regex.gsub("\\xffx", "x", "y")'
-    )
+    envelope = run('local m = regex.match("\\xff\\xfeabc", "abc") return m[1], #regex.gsub("\\xffx", "x", "y")')
     assert envelope.result == ["abc", 2]
 
 

@@ -88,9 +88,7 @@ def example_png():
 
 def test_get_account_through_the_simulator():
     """`luaq run --simulate --json --eval 'dump(...get_account({}))'` succeeds with the account in output."""
-    result = run(
-        "run", "--simulate", "--json", "--eval", "dump(app.integrations.replicate.get_account({}))"
-    )
+    result = run("run", "--simulate", "--json", "--eval", "dump(app.integrations.replicate.get_account({}))")
     envelope = envelope_of(result)
     assert result.exit_code == 0
     assert envelope["success"] is True
@@ -181,9 +179,7 @@ def test_syntax_error_names_the_line():
 
 def test_unknown_function_names_the_nearest():
     """Calling a function that does not exist suggests the nearest names."""
-    envelope = envelope_of(
-        run("run", "--simulate", "--json", "--eval", "app.integrations.replicate.get_acount({})")
-    )
+    envelope = envelope_of(run("run", "--simulate", "--json", "--eval", "app.integrations.replicate.get_acount({})"))
     assert envelope["error"]["type"] == "unknown_function"
     assert "get_account" in envelope["error"]["message"]
 
@@ -215,9 +211,7 @@ def test_unknown_account_flag_is_a_usage_error():
 def test_named_account_from_environment():
     """An account configured as REPLICATE_API_TOKEN_<NAME> is callable by name."""
     code = "return app.integrations.replicate.work.get_account({}).username"
-    result = run(
-        "run", "--simulate", "--json", "--eval", code, env={"REPLICATE_API_TOKEN_WORK": "r8_x"}
-    )
+    result = run("run", "--simulate", "--json", "--eval", code, env={"REPLICATE_API_TOKEN_WORK": "r8_x"})
     assert envelope_of(result)["success"] is True
 
 
@@ -234,16 +228,12 @@ def test_write_without_force_is_denied():
     )
     assert envelope["error"]["type"] == "permission_denied"
     assert "--force" in envelope["error"]["message"]
-    assert (
-        envelope["integration_calls"] == [] or envelope["integration_calls"][0]["status"] == "error"
-    )
+    assert envelope["integration_calls"] == [] or envelope["integration_calls"][0]["status"] == "error"
 
 
 def test_no_token_and_no_simulate_is_a_clear_error():
     """Without a token or --simulate, a Replicate call fails saying how to fix it."""
-    envelope = envelope_of(
-        run("run", "--json", "--eval", "app.integrations.replicate.get_account({})")
-    )
+    envelope = envelope_of(run("run", "--json", "--eval", "app.integrations.replicate.get_account({})"))
     assert envelope["success"] is False
     assert "REPLICATE_API_TOKEN" in envelope["error"]["message"]
     assert "--simulate" in envelope["error"]["message"]
@@ -283,13 +273,9 @@ def test_docs_pages_and_unknown_page():
 
 def test_limit_flags_reach_the_sandbox():
     """--max-instructions, --timeout, --memory-limit and --max-output set the job's limits."""
-    spin = envelope_of(
-        run("run", "--json", "--max-instructions", "100000", "--eval", "while true do end")
-    )
+    spin = envelope_of(run("run", "--json", "--max-instructions", "100000", "--eval", "while true do end"))
     assert spin["status"] == "limit_exceeded"
-    loud = envelope_of(
-        run("run", "--json", "--max-output", "100", "--eval", "for i = 1, 100 do print(i) end")
-    )
+    loud = envelope_of(run("run", "--json", "--max-output", "100", "--eval", "for i = 1, 100 do print(i) end"))
     assert loud["status"] == "limit_exceeded"
     too_much = run("run", "--json", "--memory-limit", str(10**13), "--eval", "return 1")
     assert too_much.exit_code == 2

@@ -18,9 +18,7 @@ def test_minimal_submission_gets_defaults(settings):
 def test_round_trip_through_storage_keeps_attachments(settings):
     """A stored request rebuilds to an equal one, attachment bytes included."""
     files = {"a.png": base64.b64encode(b"\x89PNG").decode()}
-    request = JobRequest.from_dict(
-        {"script": "return 1", "files": files, "args": {"n": 1}}, settings
-    )
+    request = JobRequest.from_dict({"script": "return 1", "files": files, "args": {"n": 1}}, settings)
     assert JobRequest.from_stored(request.to_dict()) == request
     assert request.files["a.png"] == b"\x89PNG"
 
@@ -30,6 +28,13 @@ def test_round_trip_through_storage_keeps_attachments(settings):
     [
         ([], "must be a JSON object"),
         ({"script": "  "}, "script is empty"),
+        ({"script": "return '\ud800'"}, "not valid Unicode"),
+        ({"script": "return 1", "args": False}, "args must be a JSON object"),
+        ({"script": "return 1", "args": {"x": float("nan")}}, "only JSON values"),
+        ({"script": "return 1", "args": {"x": object()}}, "only JSON values"),
+        ({"script": "return 1", "metadata": {"m": "x" * 300_000}}, "metadata is"),
+        ({"script": "return 1", "job_id": "abc\n"}, "job_id must be"),
+        ({"script": "return 1", "queue": "luaq:finished"}, "unknown queue"),
         ({}, "script must be a string"),
         ({"script": "return 1", "colour": 1}, "unknown field(s) in submission: colour"),
         ({"script": "return 1", "args": [1]}, "args must be a JSON object"),
@@ -40,7 +45,6 @@ def test_round_trip_through_storage_keeps_attachments(settings):
         ({"script": "return 1", "priority": 12}, "priority must be"),
         ({"script": "return 1", "job_id": "../x"}, "job_id must be"),
         ({"script": "return 1", "files": {"a": "%%%"}}, "not valid base64"),
-        ({"script": "return 1", "file": "/nonexistent.lua"}, "give either script or file"),
     ],
 )
 def test_bad_submissions_name_the_problem(settings, submission, message):
@@ -57,10 +61,23 @@ def test_script_over_size_limit_is_refused(settings):
         JobRequest.from_dict({"script": big}, settings)
 
 
-def test_file_submission_reads_the_path(settings, tmp_path):
-    """``file`` instead of ``script`` reads the Lua source and names the chunk after it."""
+def test_file_names_the_script_and_reads_nothing(settings, tmp_path):
+    """``file`` is only the script's name for messages; no submitter-side path is read."""
     path = tmp_path / "flow.lua"
     path.write_text("return 2")
-    request = JobRequest.from_dict({"file": str(path)}, settings)
-    assert request.script == "return 2"
-    assert request.chunk_name == "flow.lua"
+    request = JobRequest.from_dict({"script": "return 1", "file": str(path.name)}, settings)
+    assert request.file == "flow.lua"
+    assert request.script == "return 1"
+    with pytest.raises(SubmissionError, match="script must be a string"):
+        JobRequest.from_dict({"file": str(path)}, settings)
+
+
+def test_deeply_nested_args_are_refused_not_crashed_on(settings):
+    """args nested beyond what JSON encoding handles get a SubmissionError, not RecursionError."""
+    nested: dict = {}
+    node = nested
+    for _ in range(100_000):
+        node["x"] = {}
+        node = node["x"]
+    with pytest.raises(SubmissionError, match="nested too deeply"):
+        JobRequest.from_dict({"script": "return 1", "args": nested}, settings)

@@ -23,10 +23,7 @@ def test_job_runs_and_publishes_events_in_order(store, settings):
     assert envelope["job_id"] == job_id
     assert envelope["meta"]["worker"] == "w1"
     assert envelope["meta"]["attempt"] == 1
-    assert (
-        envelope["meta"]["limits"]["wall_clock_seconds"]
-        == settings.default_limits.wall_clock_seconds
-    )
+    assert envelope["meta"]["limits"]["wall_clock_seconds"] == settings.default_limits.wall_clock_seconds
     events = store.read_events(job_id)
     assert [e.type for e in events] == ["queued", "started", "log", "log", "call", "finished"]
     assert [e.data["line"] for e in events if e.type == "log"] == ["a", "b"]
@@ -67,9 +64,7 @@ def test_job_account_becomes_the_default(store, settings):
 def test_logs_are_bound_to_the_job(store, settings):
     """Every log line of a job carries its job_id, account and agent_id."""
     job_id = submit(store, settings, script="return 1", agent_id="agent-7")
-    with structlog.testing.capture_logs(
-        processors=[structlog.contextvars.merge_contextvars]
-    ) as logs:
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         run_job(job_id, WorkerDeps(settings=settings, store=store))
     started = [entry for entry in logs if entry["event"] == "job.started"]
     assert started and started[0]["job_id"] == job_id

@@ -168,8 +168,10 @@ def requested_limits(options: dict[str, Any]) -> dict[str, Any]:
 @pass_settings
 def run(settings: Settings, file: str | None, code: str | None, as_json: bool, force: bool, account: str,
         simulate: bool, script_args: str | None, allow_read: tuple[str, ...], **limit_flags: Any) -> None:  # fmt: skip
-    """Run one script here, in the sandbox, without a queue."""
-    from sandbox import Limits, run_script
+    """Run one script here, in the sandbox, without a queue (in a child process, so that
+    a script stuck in one call is stopped at its wall clock plus 2 s)."""
+    from sandbox import Limits
+    from worker.isolated import run_isolated
     from worker.providers import UnknownAccount, build_providers
 
     source, chunk_name = read_script(file, code, as_json)
@@ -193,8 +195,8 @@ def run(settings: Settings, file: str | None, code: str | None, as_json: bool, f
         if not as_json:
             click.echo(line)
 
-    envelope = run_script(source, providers=providers, args=job_args, limits=limits, allow_writes=force,
-                          on_output=on_output, chunk_name=chunk_name).to_dict()  # fmt: skip
+    envelope = run_isolated(source, providers=providers, args=job_args, limits=limits, allow_writes=force,
+                            chunk_name=chunk_name, on_output=on_output)  # fmt: skip
     if as_json:
         print_json(envelope)
     else:

@@ -24,10 +24,7 @@ from .app import TASK_NAME, create_app
 from .job import JobRequest, SubmissionError
 from .settings import Settings
 from .store import Event, JobNotFound, JobRecord, JobStore
-
-# A job's hard time limit: its wall clock plus this grace, so the sandbox's own
-# wall-clock limit (which reports a proper envelope) always fires first.
-HARD_LIMIT_GRACE_SECONDS = 30
+from .watchdog import HARD_LIMIT_GRACE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -59,8 +56,8 @@ class LuaqClient:
                 task_id=request.job_id,
                 queue=request.queue or self.settings.queue,
                 priority=request.priority,
+                # The backstop behind the sandbox's own wall clock and the watchdog.
                 time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
-                soft_time_limit=wall + HARD_LIMIT_GRACE_SECONDS / 2,
             )
         except Exception:
             # Nothing was queued: take the record back so the same job_id can be resubmitted.

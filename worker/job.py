@@ -210,14 +210,16 @@ def _files_from(files: Any, settings: Settings) -> dict[str, bytes]:
     return decoded
 
 
-def failure_envelope(job_id: str, status: JobStatus, error_type: str, message: str,
-                     meta: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """The envelope of a job that ended before its script could run to an end (a bad
-    submission, an unknown account, a lost attempt)."""
+def failure_envelope(job_id: str | None, status: JobStatus, error_type: str, message: str,
+                     meta: dict[str, Any] | None = None, *, limit: str | None = None,
+                     output: str = "") -> dict[str, Any]:  # fmt: skip
+    """The envelope of a job that ended without its script running to an end (a bad
+    submission, an unknown account, a run the watchdog had to stop, a lost attempt)."""
+    error: dict[str, Any] = {"type": error_type, "message": message, "line": None, "traceback": None}
+    if limit is not None:
+        error["limit"] = limit
     return {
-        "job_id": job_id, "status": status.value, "success": False, "result": None,
-        "output": "", "error": {"type": error_type, "message": message, "line": None,
-                                "traceback": None},
-        "execution_time_ms": 0.0, "memory_usage": None, "instructions": 0,
+        "job_id": job_id, "status": status.value, "success": False, "result": None, "output": output,
+        "error": error, "execution_time_ms": 0.0, "memory_usage": None, "instructions": 0,
         "integration_calls": [], "meta": dict(meta or {}),
     }  # fmt: skip

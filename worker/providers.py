@@ -26,7 +26,7 @@ from .settings import Settings
 class UnknownAccount(LookupError):
     """The job asked for an account no token is configured for."""
 
-    error_type = "unknown_account"
+    error_type = "validation"
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

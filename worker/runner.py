@@ -15,12 +15,13 @@ from typing import Any
 
 import structlog
 
-from sandbox import Envelope, Provider, run_script
+from sandbox import Envelope, Limits, Provider, run_script
 
 from .job import JobRequest, JobStatus, failure_envelope
 from .providers import UnknownAccount, build_providers
 from .settings import Settings
 from .store import JobStore, now_ms
+from .watchdog import Watchdog
 
 log = structlog.get_logger("luaq.worker")
 
@@ -35,6 +36,7 @@ class WorkerDeps:
     store: JobStore
     worker_name: str = field(default_factory=socket.gethostname)
     provider_factory: ProviderFactory = build_providers
+    watchdog: Callable[[float, Callable[[], None]], Any] = Watchdog
 
 
 def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
@@ -68,6 +70,16 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
         return envelope
 
 
+def stuck_envelope(job_id: str, limits: Limits, output: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    """The envelope of a run the watchdog stopped: the script never came back from one call."""
+    message = (
+        f"wall-clock limit of {limits.wall_clock_seconds:g} s exceeded: the script was stuck inside a "
+        "single call and its worker process was replaced"
+    )
+    return failure_envelope(job_id, JobStatus.LIMIT_EXCEEDED, "limit_exceeded", message, meta,
+                            limit="wall_clock", output="\n".join(output))  # fmt: skip
+
+
 def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str, Any],
              attempt: int) -> dict[str, Any]:  # fmt: skip
     settings = deps.settings
@@ -79,19 +91,25 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
         )
     except UnknownAccount as exc:
         return failure_envelope(job_id, JobStatus.FAILED, exc.error_type, str(exc), meta)
+    output: list[str] = []
 
     def on_output(line: str) -> None:
+        output.append(line)
         deps.store.add_event(job_id, "log", {"line": line}, attempt)
 
     def on_call(entry: dict[str, Any]) -> None:
         deps.store.add_event(job_id, "call", entry, attempt)
 
+    def on_stuck() -> None:
+        deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, stuck_envelope(job_id, limits, output, meta), attempt)
+
     started = time.monotonic()
-    envelope: Envelope = run_script(
-        request.script, providers=providers, args=request.args, limits=limits,
-        allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
-        chunk_name=request.file, job_id=job_id,
-    )  # fmt: skip
+    with deps.watchdog(limits.wall_clock_seconds, on_stuck):
+        envelope: Envelope = run_script(
+            request.script, providers=providers, args=request.args, limits=limits,
+            allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
+            chunk_name=request.file, job_id=job_id,
+        )  # fmt: skip
     result = envelope.to_dict()
     result["job_id"] = job_id
     result["meta"] = {**result.get("meta", {}), **meta}

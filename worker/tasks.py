@@ -4,25 +4,50 @@ from __future__ import annotations
 
 import functools
 import socket
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import TimeLimitExceeded
 
 from .app import TASK_NAME
-from .runner import WorkerDeps, run_job
+from .job import JobRequest, JobStatus
+from .runner import WorkerDeps, run_job, stuck_envelope
 from .settings import Settings
 from .store import JobStore
 
 
 @functools.lru_cache(maxsize=1)
 def _deps(settings: Settings, hostname: str) -> WorkerDeps:
-    # One store (and Redis connection pool) per worker process, made after the fork.
+    # One store (and Redis connection pool) per process, made on first use (after the fork).
     return WorkerDeps(settings=settings, store=JobStore.from_settings(settings), worker_name=hostname)
+
+
+class JobTask(Task):
+    """Records the outcome of a job whose process Celery's hard time limit ended.
+
+    Celery runs ``on_failure`` for a hard time limit in the pool's parent process, after
+    killing the child: the job's script never returned, so nothing else will write its
+    final state (see :mod:`worker.watchdog`, which normally gets there first).
+    """
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if not isinstance(exc, TimeLimitExceeded) or not args:
+            return
+        job_id = args[0]
+        deps = _deps(self.app.luaq_settings, self.request.hostname or socket.gethostname())
+        record = deps.store.get(job_id)
+        if record is None or record.is_final:
+            return
+
+        limits = JobRequest.from_stored(record.request).limits_for(deps.settings)
+        envelope = stuck_envelope(job_id, limits, [], {"worker": deps.worker_name, "attempt": record.attempt})
+        deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt)
 
 
 def register(app: Celery) -> None:
     settings: Settings = app.luaq_settings  # type: ignore[attr-defined]
 
-    @app.task(name=TASK_NAME, bind=True, ignore_result=True)
-    def run_job_task(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    @app.task(name=TASK_NAME, bind=True, base=JobTask, ignore_result=True, shared=False)
+    def run_job_task(self: Task, job_id: str) -> None:
         hostname = self.request.hostname or socket.gethostname()
         run_job(job_id, _deps(settings, hostname))

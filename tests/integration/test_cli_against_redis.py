@@ -97,3 +97,21 @@ def test_resuming_after_the_finished_event_yields_nothing_more(real_settings):
     last = list(store.follow("r1", timeout=5))[-1]
     assert last.type == "finished"
     assert list(store.follow("r1", last.id, timeout=5)) == []
+
+
+def test_hard_time_limit_records_a_wall_clock_envelope(real_settings):
+    """When Celery's hard time limit ends a job's process, on_failure (in the parent) records the outcome."""
+    from celery.exceptions import TimeLimitExceeded
+
+    from worker.app import TASK_NAME, create_app
+    from worker.job import JobRequest
+    from worker.store import JobStore
+
+    store = JobStore.from_settings(real_settings)
+    store.create(JobRequest.from_dict({"script": "while true do end", "job_id": "hard-1"}, real_settings))
+    store.start("hard-1", "w")
+    task = create_app(real_settings).tasks[TASK_NAME]
+    task.on_failure(TimeLimitExceeded(5), "hard-1", ["hard-1"], {}, None)
+    record = store.get("hard-1")
+    assert record.status.value == "limit_exceeded"
+    assert record.envelope["error"]["limit"] == "wall_clock"

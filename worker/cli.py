@@ -116,6 +116,7 @@ SCRIPT_OPTIONS = [
     click.option("--max-instructions", type=int, metavar="N", help="Instruction limit."),
     click.option("--memory-limit", type=int, metavar="BYTES", help="Lua memory limit."),
     click.option("--max-output", type=int, metavar="BYTES", help="Limit on printed output."),
+    click.option("--limits", "limits_json", metavar="JSON", help="Any limits as JSON, e.g. '{\"calls\": 10}'."),
 ]
 
 
@@ -147,15 +148,17 @@ def read_script(file: str | None, code: str | None, as_json: bool) -> tuple[str,
     return source, name
 
 
-def requested_limits(options: dict[str, Any]) -> dict[str, Any]:
-    """The job's ``limits`` from the limit flags that were given."""
+def requested_limits(options: dict[str, Any], as_json: bool = False) -> dict[str, Any]:
+    """The job's ``limits``: --limits JSON, then the single-limit flags that were given."""
+    limits = parse_json_object(options.get("limits_json"), "--limits", as_json)
     names = {
         "wall_clock": "wall_clock_seconds",
         "max_instructions": "instructions",
         "memory_limit": "memory_bytes",
         "max_output": "output_bytes",
     }
-    return {limit: options[flag] for flag, limit in names.items() if options.get(flag) is not None}
+    limits.update({limit: options[flag] for flag, limit in names.items() if options.get(flag) is not None})
+    return limits
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -277,7 +280,7 @@ def submit(settings: Settings, file: str | None, code: str | None, as_json: bool
             "args": parse_json_object(script_args, "--args", as_json),
             "allow_writes": force,
             "simulate": simulate,
-            "limits": requested_limits(limit_flags),
+            "limits": requested_limits(limit_flags, as_json),
             "files": parse_attachments(attachments, as_json),
             "metadata": parse_json_object(metadata, "--metadata", as_json),
         }
@@ -434,6 +437,8 @@ def worker(settings: Settings, concurrency: int | None, simulate: bool, queues: 
         ",".join(queues or (settings.queue,)),
         "--without-mingle",
         "--without-gossip",
+        # Python-side memory is not under Lua's limit: replace a pool process that grew.
+        f"--max-memory-per-child={settings.worker_max_memory_mb * 1024}",
     ]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")

@@ -18,10 +18,13 @@ reads the environment.
 | ``LUAQ_MAX_SCRIPT_BYTES`` | ``max_script_bytes``: largest accepted script | 262144 |
 | ``LUAQ_MAX_ARGS_BYTES`` | ``max_args_bytes``: largest accepted ``args`` (as JSON) | 262144 |
 | ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
+| ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a pool process using more after a job is replaced | 1024 |
 | ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
 
-Limits (instructions, memory, wall clock, output, calls, result size) use the defaults and
-maximums of :class:`sandbox.Limits`; a job may ask for less, or more up to the maximum.
+Limits (``instructions``, ``memory_bytes``, ``wall_clock_seconds``, ``output_bytes``,
+``calls``, ``result_bytes``) default to :class:`sandbox.Limits`'s table; each server
+default and maximum can be set as ``LUAQ_DEFAULT_<FIELD>`` and ``LUAQ_MAX_<FIELD>`` (e.g.
+``LUAQ_MAX_WALL_CLOCK_SECONDS=600``). A job may ask for any value up to the maximum.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,20 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = int)
     return value
 
 
+def _limits(env: Mapping[str, str]) -> tuple[Limits, Limits]:
+    """Server defaults and maximums, from LUAQ_DEFAULT_<FIELD> / LUAQ_MAX_<FIELD>."""
+    defaults, maximums = {}, {}
+    for f in fields(Limits):
+        kind = float if f.type in (float, "float") else int
+        maximums[f.name] = _number(env, f"LUAQ_MAX_{f.name.upper()}", getattr(Limits.MAXIMUM, f.name), kind)
+        # Lowering only the maximum lowers the built-in default with it.
+        builtin = min(getattr(Limits.DEFAULT, f.name), maximums[f.name])
+        defaults[f.name] = _number(env, f"LUAQ_DEFAULT_{f.name.upper()}", builtin, kind)
+        if defaults[f.name] > maximums[f.name]:
+            raise SettingsError(f"the default {f.name} ({defaults[f.name]}) is above its maximum ({maximums[f.name]})")
+    return Limits(**defaults), Limits(**maximums)
+
+
 def _queues(env: Mapping[str, str], default: str) -> tuple[str, ...]:
     names = [name.strip() for name in (env.get("LUAQ_QUEUES") or default).split(",") if name.strip()]
     for name in [default, *names]:
@@ -83,6 +100,7 @@ class Settings:
     max_script_bytes: int = 256 * 1024
     max_args_bytes: int = 256 * 1024
     max_files_bytes: int = 100 * 1024 * 1024
+    worker_max_memory_mb: int = 1024
     default_limits: Limits = field(default_factory=lambda: Limits.DEFAULT)
     max_limits: Limits = field(default_factory=lambda: Limits.MAXIMUM)
     home: Path = field(default_factory=lambda: Path.home() / ".luaq")
@@ -93,6 +111,7 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("LUAQ_HOME") or Path.home() / ".luaq")
         queue = env.get("LUAQ_QUEUE") or "luaq"
+        default_limits, max_limits = _limits(env)
         return cls(
             redis_url=env.get("LUAQ_REDIS_URL") or None,
             queue=queue,
@@ -106,6 +125,9 @@ class Settings:
             max_script_bytes=_number(env, "LUAQ_MAX_SCRIPT_BYTES", 256 * 1024),
             max_args_bytes=_number(env, "LUAQ_MAX_ARGS_BYTES", 256 * 1024),
             max_files_bytes=_number(env, "LUAQ_MAX_FILES_BYTES", 100 * 1024 * 1024),
+            worker_max_memory_mb=_number(env, "LUAQ_WORKER_MAX_MEMORY_MB", 1024),
+            default_limits=default_limits,
+            max_limits=max_limits,
             home=home,
             environ=env,
         )

@@ -81,3 +81,19 @@ def test_deeply_nested_args_are_refused_not_crashed_on(settings):
         node = node["x"]
     with pytest.raises(SubmissionError, match="nested too deeply"):
         JobRequest.from_dict({"script": "return 1", "args": nested}, settings)
+
+
+def test_server_limits_come_from_the_environment():
+    """LUAQ_MAX_<FIELD> caps what jobs may ask (and the default with it); LUAQ_DEFAULT_<FIELD> sets the default."""
+    from worker.settings import Settings, SettingsError
+
+    settings = Settings.from_env({"LUAQ_MAX_WALL_CLOCK_SECONDS": "5", "LUAQ_DEFAULT_CALLS": "7"})
+    assert settings.max_limits.wall_clock_seconds == 5
+    assert settings.default_limits.wall_clock_seconds == 5
+    assert settings.default_limits.calls == 7
+    with pytest.raises(SubmissionError, match="wall_clock_seconds"):
+        JobRequest.from_dict({"script": "return 1", "limits": {"wall_clock_seconds": 10}}, settings)
+    with pytest.raises(SettingsError, match="LUAQ_JOB_TTL"):
+        Settings.from_env({"LUAQ_JOB_TTL": "-5"})
+    with pytest.raises(SettingsError, match="above its maximum"):
+        Settings.from_env({"LUAQ_DEFAULT_CALLS": "50", "LUAQ_MAX_CALLS": "10"})

@@ -1,8 +1,10 @@
 """luaq's Replicate HTTP API client.
 
 The operation catalog (built from the vendored ``openapi.json``), an httpx client that
-validates and sends any operation, accounts from the environment, typed errors, and
-``ReplicateProvider``, the sandbox's door to Replicate. ``api_client.simulator`` is an
+validates and sends any operation (retrying as a ``RetryPolicy`` allows), accounts from
+the environment, typed errors, webhook verification, and ``ReplicateProvider``, the
+sandbox's door to Replicate (the 37 operations plus the ``run``, ``wait``, ``paginate`` and
+``verify_webhook`` helpers). ``api_client.simulator`` is an
 offline Replicate reachable through an httpx transport or over HTTP.
 
 api_client never imports lupa, celery, redis or the sandbox.
@@ -23,13 +25,18 @@ from ._errors import (
     ValidationFailed,
 )
 from ._files import MAX_UPLOAD_BYTES, FileSource
-from ._limiter import Limiter, NullLimiter
+from ._helpers import TERMINAL_STATUSES
+from ._limiter import Limiter, NullLimiter, ThrottleAware
 from ._provider import CallOutcome, FunctionSpec, ReplicateProvider
+from ._retry import NO_RETRY, RetryPolicy, RetryRecord
 from ._version import __version__
+from ._webhooks import verify_webhook
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_UPLOAD_BYTES",
+    "NO_RETRY",
+    "TERMINAL_STATUSES",
     "APIError",
     "Account",
     "ArgumentError",
@@ -49,6 +56,9 @@ __all__ = [
     "ReplicateProvider",
     "RequestBody",
     "Response",
+    "RetryPolicy",
+    "RetryRecord",
+    "ThrottleAware",
     "TransportError",
     "Unauthorized",
     "ValidationFailed",
@@ -56,4 +66,5 @@ __all__ = [
     "accounts_from_env",
     "load_catalog",
     "simulated_accounts",
+    "verify_webhook",
 ]

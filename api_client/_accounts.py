@@ -39,7 +39,8 @@ class Account:
 def accounts_from_env(environ: Mapping[str, str]) -> dict[str, Account]:
     """Accounts configured by ``REPLICATE_API_TOKEN`` (``default``, always present, its
     token possibly None) and ``REPLICATE_API_TOKEN_<NAME>`` (account ``<name>``).
-    ``REPLICATE_BASE_URL`` overrides the base URL of all of them."""
+    ``REPLICATE_BASE_URL`` sets the base URL of all of them (default
+    ``https://api.replicate.com/v1``); ``REPLICATE_BASE_URL_<NAME>`` that of one account."""
     base_url = (environ.get(BASE_URL_VAR) or DEFAULT_BASE_URL).rstrip("/")
     tokens: dict[str, str | None] = {DEFAULT_ACCOUNT: environ.get(TOKEN_VAR) or None}
     for variable, value in sorted(environ.items()):
@@ -51,7 +52,12 @@ def accounts_from_env(environ: Mapping[str, str]) -> dict[str, Account]:
         if name == DEFAULT_ACCOUNT and tokens[DEFAULT_ACCOUNT]:
             continue
         tokens[name] = value
-    return {name: Account(name, token, base_url) for name, token in tokens.items()}
+    return {name: Account(name, token, _base_url(environ, name, base_url)) for name, token in tokens.items()}
+
+
+def _base_url(environ: Mapping[str, str], name: str, shared: str) -> str:
+    own = environ.get(f"{BASE_URL_VAR}_{name.upper()}")
+    return own.rstrip("/") if own else shared
 
 
 def simulated_accounts(

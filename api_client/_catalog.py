@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from ._errors import ArgumentError
-from ._names import APP_NAME, SHORT_NAMES, derive_long_name, slug_for
+from ._names import APP_NAME, SHORT_NAMES, derive_long_name, header_spellings, slug_for
 
 __all__ = ["Catalog", "Operation", "Parameter", "RequestBody", "load_catalog"]
 
@@ -261,19 +261,29 @@ def _is_page(schema: Mapping[str, Any]) -> bool:
 
 
 def _args_schema(parameters: tuple[Parameter, ...], body: RequestBody | None) -> dict[str, Any]:
-    """The JSON schema of the single Lua table argument."""
+    """The JSON schema of the single Lua table argument: every parameter (headers under
+    each accepted spelling), every body field, and ``body``. It is closed (no other
+    argument is accepted) unless the remaining fields form an open body."""
     properties: dict[str, Any] = {}
     for p in parameters:
-        properties[p.name] = _with_description(p.schema, p.description)
+        schema = _with_description(p.schema, p.description)
+        names = header_spellings(p.name) if p.location == "header" else (p.name,)
+        for name in names:
+            properties.setdefault(name, schema)
+    open_body = False
     if body is not None:
         for name, schema in body.fields.items():
             properties.setdefault(name, schema)
         properties["body"] = body.schema
-    return {
+        open_body = body.is_object and body.schema.get("additionalProperties") is not False
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
         "required": [p.name for p in parameters if p.required],
     }
+    if not open_body:
+        schema["additionalProperties"] = False
+    return schema
 
 
 def _with_description(schema: Mapping[str, Any], description: str) -> dict[str, Any]:

@@ -4,9 +4,12 @@ The send path is layered, one concern each::
 
     call            resolve the operation, validate args, check the token
     _build          turn the prepared request into an httpx.Request (JSON, text, multipart)
-    _send           the one place a retry policy will wrap (no retries yet)
-    _send_once      ask the limiter, send through the transport, translate httpx errors
+    _send           the single send point: attempts, the RetryPolicy between them, the deadline
+    _transmit       send one attempt through the transport, translate httpx errors
     _decode         turn the response into a value or a typed APIError
+
+Before each attempt ``_send`` asks the limiter for a slot; a 429 from Replicate is reported
+back to a limiter that wants to know (``throttled``, see ``_limiter``).
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from ._accounts import DEFAULT_ACCOUNT, Account
 from ._catalog import Catalog, Operation, load_catalog
-from ._errors import APIError, ArgumentError, ConfigurationError, TransportError
+from ._errors import APIError, ArgumentError, ConfigurationError, ReplicateError, TransportError
 from ._files import FileSource
 from ._limiter import Limiter, NullLimiter
+from ._retry import RetryPolicy, RetryRecord, retry_record
 from ._retry_after import retry_after_seconds
 from ._validation import NO_BODY, PreparedRequest, prepare_request
 from ._version import __version__
@@ -35,18 +39,24 @@ __all__ = ["DEFAULT_TIMEOUT", "ReplicateClient", "Response"]
 
 # Prefer: wait may hold a request for 60 s, so reads get well beyond that.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
-USER_AGENT = f"luaq/{__version__}"
+USER_AGENT = f"luaq/{__version__} httpx/{httpx.__version__}"
 _ERROR_EXCERPT_CHARS = 200
+_ERROR_DETAIL_CHARS = 2000
+# httpx exceptions raised before any byte of the request was sent.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
 class Response:
     """A successful call: the decoded value, the HTTP status, the response headers
-    (lower-case names)."""
+    (lower-case names), the attempts retried before it (``RetryRecord`` dicts) and the
+    number of HTTP requests the call sent."""
 
     value: Any
     http_status: int
     headers: Mapping[str, str] = field(default_factory=dict)
+    retries: list[RetryRecord] = field(default_factory=list)
+    http_requests: int = 1
 
 
 class ReplicateClient:
@@ -54,7 +64,9 @@ class ReplicateClient:
 
     ``transport`` picks where requests go (the network by default; a
     ``SimulatorTransport`` or ``httpx.MockTransport`` in tests and ``--simulate``).
-    ``files`` says what ``create_file`` may upload beyond the bytes it is given.
+    ``files`` says what ``create_file`` may upload beyond the bytes it is given;
+    ``retry`` decides which failed attempts are sent again (its clock also measures the
+    call's ``timeout``).
     """
 
     def __init__(
@@ -66,10 +78,12 @@ class ReplicateClient:
         limiter: Limiter | None = None,
         files: FileSource | None = None,
         catalog: Catalog | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.account = account
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._limiter: Limiter = limiter or NullLimiter()
+        self.retry = retry or RetryPolicy()
         self._files = files or FileSource()
         self._catalog = catalog or load_catalog()
         self._http = httpx.Client(transport=transport, timeout=self._timeout)
@@ -92,19 +106,25 @@ class ReplicateClient:
         args: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Perform ``operation`` (an Operation or any of its names) with ``args``.
 
-        ``timeout`` caps the whole call in seconds (limiter wait included).
+        ``timeout`` caps the whole call in seconds (limiter waits and retries included).
+        ``extra_headers`` are sent as well (``Prefer`` is shortened to fit ``timeout``).
         Raises ArgumentError before sending anything, ConfigurationError without a token,
-        TransportError without a response, APIError (or a subclass) on 4xx/5xx.
+        TransportError without a response, APIError (or a subclass) on 4xx/5xx; errors
+        raised after sending carry ``retries`` and ``http_requests``.
         """
+        started = self.retry.clock()
         if not isinstance(operation, Operation):
             operation = self._catalog.resolve(operation)
         prepared = prepare_request(operation, args)
+        if extra_headers:
+            prepared = replace(prepared, headers={**prepared.headers, **extra_headers})
         token = self._token()
         request = self._build(prepared, token, timeout)
-        return self._send(operation, request, token, timeout)
+        return self._send(operation, request, token, timeout, started)
 
     def _token(self) -> str:
         if self.account.token:
@@ -159,20 +179,67 @@ class ReplicateClient:
             timeout=_capped(self._timeout, timeout),
         )
 
-    def _send(self, operation: Operation, request: httpx.Request, token: str, timeout: float | None) -> Response:
-        # A retry policy goes here: loop over _send_once, consulting the policy on each
-        # TransportError / APIError (status, retry_after) and on the time left.
-        return self._send_once(operation, request, token, timeout)
+    def _send(
+        self, operation: Operation, request: httpx.Request, token: str, timeout: float | None, started: float
+    ) -> Response:
+        """Send ``request``, retrying as the policy allows, within ``timeout`` of ``started``."""
+        policy = self.retry
+        retries: list[RetryRecord] = []
+        sent = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._limiter.acquire(self.account.name, operation.rate_bucket, timeout=_left(policy, started, timeout))
+                sent += 1
+                if retries:
+                    _shorten_prefer(request, _left(policy, started, timeout))
+                response = self._transmit(operation, request, token, _left(policy, started, timeout))
+            except ReplicateError as exc:
+                exc.retries, exc.http_requests = retries, sent
+                if sent < attempt:  # the limiter refused: it already waited all it could
+                    raise
+                self._report_throttle(operation, exc)
+                wait = policy.wait_before_retry(
+                    exc,
+                    attempt=attempt,
+                    read=operation.kind == "read",
+                    time_left=_left(policy, started, timeout),
+                )
+                if wait is None:
+                    raise
+                retries.append(retry_record(operation.short_name, attempt, exc, wait))
+                if wait > 0:
+                    policy.sleep(wait)
+                continue
+            return replace(response, retries=retries, http_requests=sent)
 
-    def _send_once(self, operation: Operation, request: httpx.Request, token: str, timeout: float | None) -> Response:
-        started = time.monotonic()
-        self._limiter.acquire(self.account.name, operation.rate_bucket, timeout=timeout)
-        if timeout is not None:
-            left = max(timeout - (time.monotonic() - started), 0.001)
-            request.extensions["timeout"] = _capped(self._timeout, left).as_dict()
+    def _transmit(self, operation: Operation, request: httpx.Request, token: str, time_left: float | None) -> Response:
+        if time_left is not None:
+            request.extensions["timeout"] = _capped(self._timeout, max(time_left, 0.001)).as_dict()
         with _transport_errors(operation, token):
             response = self._http.send(request)
         return _decode(operation, response, token)
+
+    def _report_throttle(self, operation: Operation, exc: ReplicateError) -> None:
+        throttled = getattr(self._limiter, "throttled", None)
+        if isinstance(exc, APIError) and exc.status == 429 and callable(throttled):
+            throttled(self.account.name, operation.rate_bucket, exc.retry_after)
+
+
+def _shorten_prefer(request: httpx.Request, time_left: float | None) -> None:
+    """A retry has less time left than the first attempt: ask the server to wait less."""
+    if time_left is None or "prefer" not in request.headers:
+        return
+    prefer = _prefer_within(request.headers["prefer"], time_left)
+    if prefer:
+        request.headers["prefer"] = prefer
+    else:
+        del request.headers["prefer"]
+
+
+def _left(policy: RetryPolicy, started: float, timeout: float | None) -> float | None:
+    return None if timeout is None else timeout - (policy.clock() - started)
 
 
 @contextmanager
@@ -182,11 +249,20 @@ def _transport_errors(operation: Operation, token: str) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         message = f"{operation.label}: request timed out ({type(exc).__name__})"
-        raise TransportError(message, operation=operation.short_name) from exc
+        raise TransportError(
+            message, operation=operation.short_name, sent=_sent(exc), reason=type(exc).__name__
+        ) from exc
     except httpx.RequestError as exc:
         reason = _redact(str(exc), token) or type(exc).__name__
         message = f"{operation.label}: could not reach Replicate: {reason}"
-        raise TransportError(message, operation=operation.short_name) from exc
+        raise TransportError(
+            message, operation=operation.short_name, sent=_sent(exc), reason=type(exc).__name__
+        ) from exc
+
+
+def _sent(exc: httpx.RequestError) -> bool | None:
+    """False when the request provably never left; None when it may have."""
+    return False if isinstance(exc, _NOT_SENT) else None
 
 
 def _decode(operation: Operation, response: httpx.Response, token: str) -> Response:
@@ -213,12 +289,14 @@ def _api_error(operation: Operation, response: httpx.Response, token: str) -> AP
     status = response.status_code
     problem = _problem(response)
     if problem is not None:
-        title = _text(problem.get("title"))
-        detail = _text(problem.get("detail")) or _text(problem.get("error"))
+        title = _truncate(_text(problem.get("title")), _ERROR_EXCERPT_CHARS)
+        detail = _truncate(_text(problem.get("detail")) or _text(problem.get("error")), _ERROR_DETAIL_CHARS)
         body_retry_after = problem.get("retry_after")
     else:
         title, body_retry_after = None, None
         detail = _excerpt(response)
+        if detail and detail.lower() in (response.reason_phrase.lower(), f"{status} {response.reason_phrase}".lower()):
+            detail = None  # an HTML page whose title only restates the status
     retry_after = retry_after_seconds(body_retry_after, response.headers.get("retry-after"), detail, now=time.time())
     return APIError.for_status(status)(
         status,
@@ -248,10 +326,13 @@ def _excerpt(response: httpx.Response) -> str | None:
     else:
         text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
         text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    if len(text) > _ERROR_EXCERPT_CHARS:
-        text = text[: _ERROR_EXCERPT_CHARS - 1] + "…"
-    return text or None
+    return _truncate(" ".join(text.split()), _ERROR_EXCERPT_CHARS) or None
+
+
+def _truncate(text: str | None, limit: int) -> str | None:
+    if text and len(text) > limit:
+        return text[: limit - 1] + "…"
+    return text
 
 
 def _text(value: Any) -> str | None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._catalog import Catalog, Operation, Parameter
 from ._names import APP_NAME, header_spellings
 
-__all__ = ["function_doc", "lua_example", "overview_doc", "short_description"]
+if TYPE_CHECKING:
+    from ._helpers import Helper
+
+__all__ = ["function_doc", "helper_doc", "lua_example", "overview_doc", "short_description"]
 
 NAMESPACE = f"app.integrations.{APP_NAME}"
 
@@ -83,13 +86,60 @@ def function_doc(operation: Operation) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def overview_doc(catalog: Catalog, accounts: Sequence[str]) -> str:
+def helper_doc(helper: Helper) -> str:
+    """The documentation page of a helper (run, wait, paginate, verify_webhook)."""
+    required = set(helper.args_schema.get("required", ()))
+    rows = ["| name | type | required | description |", "|---|---|---|---|"]
+    for name, schema in helper.args_schema.get("properties", {}).items():
+        rows.append(
+            f"| {name} | {_type(schema)} | {'yes' if name in required else 'no'} | "
+            f"{_cell_all(schema.get('description'))} |"
+        )
+    lines = [
+        f"# {APP_NAME}.{helper.short_name} — {helper.title}",
+        "",
+        f"Lua: {NAMESPACE}.{helper.short_name}(args)",
+        "Names: " + ", ".join(helper.names) + " (both call the same function; "
+        f"{NAMESPACE}.<account>.{helper.short_name} uses a named account)",
+        f"Operation: {helper.kind} (a luaq helper; HTTP: {helper.http})",
+        "",
+        helper.description,
+        "",
+        "## Arguments",
+        "",
+        *rows,
+        "",
+        "## Returns",
+        "",
+        helper.returns,
+        "",
+        "## Example",
+        "",
+        "```lua",
+        helper.example,
+        "```",
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def overview_doc(catalog: Catalog, accounts: Sequence[str], helpers: Sequence[Helper] = ()) -> str:
     """The namespace page: name forms, accounts, calling conventions, every function."""
     width_short = max(len(op.short_name) for op in catalog) + 2
     width_long = max(len(op.long_name) for op in catalog) + 2
     functions = [
         f"{op.short_name:<{width_short}}{op.long_name:<{width_long}}{op.kind:<7}{op.summary}" for op in catalog
     ]
+    helper_lines = [f"{h.short_name:<{width_short}}{h.names[-1]:<{width_long}}{h.kind:<7}{h.title}" for h in helpers]
+    if helper_lines:
+        helper_lines = [
+            "",
+            "## Helpers",
+            "",
+            "Beyond the operations (each also callable as replicate_<name>):",
+            "",
+            f"{'name':<{width_short}}{'slug':<{width_long}}{'kind':<7}summary",
+            *helper_lines,
+        ]
     return "\n".join(
         [
             "# Replicate Lua Reference",
@@ -117,12 +167,16 @@ def overview_doc(catalog: Catalog, accounts: Sequence[str]) -> str:
             "- read functions (GET/QUERY) always run; write functions need the job to allow writes (luaq --force).",
             "- create_file content is the bytes themselves, a data: URL, or the name of a file "
             "attached at submission; workers never read host paths.",
-            "- Paginated functions take cursor = page.next to fetch the next page.",
+            "- Paginated functions take cursor = page.next to fetch the next page; paginate "
+            '{ operation = "list_predictions" } fetches them all.',
+            "- Reads are retried on 429, 5xx and network errors, writes only when Replicate provably "
+            "did not act (429, connection refused); waits honour retry_after and never outlast the job.",
             "",
             "## Functions",
             "",
             f"{'short name':<{width_short}}{'long name':<{width_long}}{'kind':<7}summary",
             *functions,
+            *helper_lines,
             "",
             f'Read one function\'s page with docs.read("{APP_NAME}.<name>").',
             "",
@@ -275,6 +329,8 @@ def _lua_string(text: str) -> str:
 
 def _type(schema: Mapping[str, Any]) -> str:
     kind = schema.get("type", "any")
+    if isinstance(kind, list):
+        kind = " or ".join(kind)
     if kind == "array":
         kind = f"array of {_type(schema.get('items', {}))}"
     elif schema.get("format") == "binary":
@@ -291,6 +347,11 @@ def _type(schema: Mapping[str, Any]) -> str:
 def _plain(text: str) -> str:
     """Markdown links reduced to their text."""
     return re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
+
+
+def _cell_all(text: str | None) -> str:
+    """A table cell holding all of ``text`` (for descriptions written for the cell)."""
+    return " ".join((text or "").split()).replace("|", "\\|")
 
 
 def _cell(text: str | None) -> str:

@@ -1,12 +1,15 @@
 """Errors raised by api_client.
 
 Every error carries ``error_type`` (what the sandbox reports as ``error.type``) and
-never shows an API token::
+never shows an API token. Errors raised by a call also carry ``retries`` (the retried
+attempts before it, see ``_retry``) and ``http_requests`` (how many requests the call
+sent)::
 
     ReplicateError                      any api_client error
      ├── ArgumentError                  bad arguments, raised before any request ("argument_error")
      ├── ConfigurationError             no token, unknown account setup ("configuration_error")
-     ├── TransportError                 no response: timeout, connection failure ("transport_error")
+     ├── TransportError                 no response: timeout, connection failure ("transport_error");
+ │                                  ``sent`` is False when the request provably never left
      └── APIError                       Replicate answered 4xx/5xx ("api_error")
           ├── Unauthorized              401
           ├── NotFound                  404
@@ -18,7 +21,9 @@ never shows an API token::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
+from typing import Any
 
 __all__ = [
     "APIError",
@@ -42,6 +47,9 @@ class ReplicateError(Exception):
     detail: str | None = None
     retry_after: float | None = None
     operation: str | None = None
+    # Set by the client on errors it raises from a call.
+    retries: Sequence[dict[str, Any]] = ()
+    http_requests: int = 0
 
 
 class ArgumentError(ReplicateError):
@@ -65,13 +73,27 @@ class ConfigurationError(ReplicateError):
 
 
 class TransportError(ReplicateError):
-    """The request got no response: it timed out or the connection failed."""
+    """The request got no response: it timed out or the connection failed.
+
+    ``sent`` is False when the request provably never left (no connection was made), so
+    that even a write may be sent again; None when it may have reached Replicate.
+    ``reason`` names the failure (the httpx exception class, e.g. ``ConnectError``).
+    """
 
     error_type = "transport_error"
 
-    def __init__(self, message: str, *, operation: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        sent: bool | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.operation = operation
+        self.sent = sent
+        self.reason = reason
 
 
 class APIError(ReplicateError):

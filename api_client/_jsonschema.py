@@ -70,7 +70,11 @@ def unknown_argument(name: str, candidates: Iterable[str], label: str, noun="arg
     """The ArgumentError for an unknown argument, naming the nearest valid names."""
     candidates = sorted(set(candidates))
     message = f"unknown {noun} {name!r} for {label}"
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    # Compare the last segments (body.extra vs body.stream), so that a shared prefix does
+    # not make every candidate look close.
+    prefix, _, leaf = name.rpartition(".")
+    leaves = {c.rpartition(".")[2]: c for c in candidates if c.rpartition(".")[0] == prefix}
+    close = [leaves[m] for m in difflib.get_close_matches(leaf, list(leaves), n=1, cutoff=0.6)]
     if close:
         message += f"; did you mean {close[0]!r}?"
     elif candidates:

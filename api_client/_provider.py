@@ -2,6 +2,12 @@
 
 The protocol lives in ``sandbox/_provider.py``; api_client never imports the sandbox,
 so it satisfies the protocol structurally and returns look-alike value objects.
+
+Its functions are the 37 catalog operations and the helpers of ``_helpers`` (``run``,
+``wait``, ``paginate``, ``verify_webhook``). Every ``CallOutcome`` carries in ``extra``:
+``http_requests`` (how many HTTP requests the call sent) and ``retries`` (the retried
+attempts, ``RetryRecord`` dicts); a raised error carries the same as ``exc.http_requests``
+and ``exc.retries``.
 """
 
 from __future__ import annotations
@@ -9,7 +15,8 @@ from __future__ import annotations
 import difflib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,11 +25,13 @@ import httpx
 from ._accounts import DEFAULT_ACCOUNT, Account
 from ._catalog import Catalog, Operation, load_catalog
 from ._client import ReplicateClient
-from ._docs import function_doc, lua_example, overview_doc
+from ._docs import function_doc, helper_doc, lua_example, overview_doc
 from ._errors import ArgumentError
 from ._files import FileSource
+from ._helpers import HELPERS, Context, Helper, Session, validate_helper_args
 from ._limiter import Limiter
 from ._names import APP_NAME
+from ._retry import RetryPolicy
 
 __all__ = ["CallOutcome", "FunctionSpec", "ReplicateProvider"]
 
@@ -57,7 +66,10 @@ class ReplicateProvider:
 
     ``transport`` is handed to each account's client (a ``SimulatorTransport`` for
     ``--simulate``); ``attachments`` and ``allow_read`` say what ``create_file`` may
-    upload besides the bytes it is given. Clients are created on first use.
+    upload besides the bytes it is given. ``retry`` is every client's retry policy
+    (default: ``RetryPolicy`` sleeping with ``sleep`` and measuring with ``clock``);
+    ``sleep`` and ``clock`` (monotonic seconds) are also what ``wait`` and ``run`` poll
+    with. Clients are created on first use.
     """
 
     name = APP_NAME
@@ -71,6 +83,9 @@ class ReplicateProvider:
         allow_read: Sequence[str | os.PathLike[str]] = (),
         limiter: Limiter | None = None,
         catalog: Catalog | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._accounts = dict(accounts)
         self._accounts.setdefault(DEFAULT_ACCOUNT, Account(DEFAULT_ACCOUNT))
@@ -78,6 +93,10 @@ class ReplicateProvider:
         self._files = FileSource(dict(attachments or {}), tuple(allow_read))
         self._limiter = limiter
         self._catalog = catalog or load_catalog()
+        self._sleep = sleep
+        self._clock = clock
+        self._retry = retry or RetryPolicy(sleep=sleep, clock=clock)
+        self._helpers: dict[str, Helper] = {name: h for h in HELPERS for name in h.names}
         self._clients: dict[str, ReplicateClient] = {}
         self._lock = threading.Lock()
         self._functions: tuple[FunctionSpec, ...] | None = None
@@ -93,7 +112,8 @@ class ReplicateProvider:
 
     def functions(self) -> Sequence[FunctionSpec]:
         if self._functions is None:
-            self._functions = tuple(_spec(op) for op in self._catalog)
+            operations = tuple(_spec(op) for op in self._catalog)
+            self._functions = operations + tuple(_helper_spec(h) for h in HELPERS)
         return self._functions
 
     def accounts(self) -> Sequence[str]:
@@ -101,7 +121,7 @@ class ReplicateProvider:
         return (DEFAULT_ACCOUNT, *others)
 
     def overview_doc(self) -> str:
-        return overview_doc(self._catalog, self.accounts())
+        return overview_doc(self._catalog, self.accounts(), HELPERS)
 
     def call(
         self,
@@ -111,9 +131,28 @@ class ReplicateProvider:
         *,
         timeout: float | None = None,
     ) -> CallOutcome:
+        """Perform ``function`` (any of its names) for ``account``; ``timeout`` is the job's
+        remaining wall clock, which no request, retry or wait goes beyond."""
+        helper = self._helpers.get(function)
+        if helper is not None:
+            return self._call_helper(helper, account, args, timeout)
         operation = self._catalog.resolve(function)
         response = self._client(account).call(operation, args, timeout=timeout)
-        return CallOutcome(response.value, response.http_status)
+        extra = {"http_requests": response.http_requests, "retries": list(response.retries)}
+        return CallOutcome(response.value, response.http_status, extra)
+
+    def _call_helper(self, helper: Helper, account: str, args: Mapping[str, Any], timeout: float | None) -> CallOutcome:
+        checked = validate_helper_args(helper, args)
+
+        def session(deadline: float | None) -> Session:
+            return Session(self._client(account), self._clock, deadline)
+
+        context = Context(self._catalog, session, self._clock, self._sleep, timeout)
+        value, used = helper.run(context, checked)
+        if used is None:
+            return CallOutcome(value, None, {"http_requests": 0, "retries": []})
+        extra = {"http_requests": used.http_requests, "retries": list(used.retries)}
+        return CallOutcome(value, used.http_status, extra)
 
     def close(self) -> None:
         with self._lock:
@@ -131,6 +170,7 @@ class ReplicateProvider:
                     limiter=self._limiter,
                     files=self._files,
                     catalog=self._catalog,
+                    retry=self._retry,
                 )
                 self._clients[account] = client
             return client
@@ -155,4 +195,15 @@ def _spec(operation: Operation) -> FunctionSpec:
         args_schema=operation.args_schema,
         doc=function_doc(operation),
         example=lua_example(operation),
+    )
+
+
+def _helper_spec(helper: Helper) -> FunctionSpec:
+    return FunctionSpec(
+        names=helper.names,
+        title=helper.title,
+        kind=helper.kind,
+        args_schema=helper.args_schema,
+        doc=helper_doc(helper),
+        example=helper.example,
     )

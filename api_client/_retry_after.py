@@ -7,6 +7,7 @@ Replicate's 429 bodies carry ``retry_after`` (seen in 2026) or only a detail suc
 
 from __future__ import annotations
 
+import math
 import re
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,8 +23,9 @@ _DETAIL_PATTERNS = (
 def retry_after_seconds(body_value: Any, header: str | None, detail: str | None, *, now: float) -> float | None:
     """Seconds to wait, or None when nothing says. ``now`` is the Unix time, used to
     turn an HTTP-date header into a delay."""
-    if isinstance(body_value, int | float) and not isinstance(body_value, bool):
-        return max(float(body_value), 0.0)
+    seconds = _number(body_value)
+    if seconds is not None:
+        return seconds
     if header:
         seconds = _from_header(header.strip(), now)
         if seconds is not None:
@@ -36,13 +38,23 @@ def retry_after_seconds(body_value: Any, header: str | None, detail: str | None,
     return None
 
 
-def _from_header(value: str, now: float) -> float | None:
+def _number(value: Any) -> float | None:
+    """A finite, non-negative number of seconds from a number or numeric text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _from_header(value: str, now: float) -> float | None:
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(when.timestamp() - now, 0.0)

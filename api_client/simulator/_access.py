@@ -21,6 +21,7 @@ class Context(Protocol):
     prediction_seconds: float
     page_size: int
     max_upload_bytes: int
+    keep_queued: bool
 
     def now(self) -> float: ...
 

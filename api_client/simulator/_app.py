@@ -1,15 +1,25 @@
 """The simulator: an offline Replicate API, answering one request at a time.
 
-``Simulator.handle`` authenticates, routes and answers every one of the 37 operations;
-``SimulatorTransport`` reaches it in-process from httpx, ``serve`` over HTTP. All state
-sits behind one lock; only ``Prefer: wait`` sleeps, and it does so outside the lock.
+``Simulator.handle`` records, authenticates, rate-limits, routes and answers every one of
+the 37 operations; ``SimulatorTransport`` reaches it in-process from httpx, ``serve`` over
+HTTP. All state sits behind one lock; only ``latency`` and ``Prefer: wait`` sleep, and they
+do so outside the lock.
+
+Knobs for tests and benchmarks: ``requests`` (every request received, newest last),
+``inject(...)`` (canned failures, including transport faults), ``throttle(...)``,
+``rate_limits`` / ``set_rate_limits(...)`` (token buckets per account), ``latency``,
+``keep_queued`` / ``release(...)`` (predictions that never start until released),
+``prediction_seconds`` and an injectable ``clock``/``sleep``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from . import _routes_files, _routes_models, _routes_predictions
@@ -23,11 +33,13 @@ from ._http import (
     not_found,
     problem,
 )
+from ._limits import RateLimits, TokenBuckets
+from ._record import RECORDED_BODY_BYTES, Fault, Injection, RecordedRequest, redact_headers
 from ._render import job_json
 from ._routes_files import download_signature
 from ._state import TERMINAL
 
-__all__ = ["DEFAULT_PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "Simulator"]
+__all__ = ["DEFAULT_PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "RateLimits", "Simulator"]
 
 DEFAULT_PUBLIC_BASE_URL = "https://api.replicate.com/v1"
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -35,6 +47,10 @@ SIMULATOR_TOKEN_PREFIX = "r8_sim_"
 DEFAULT_USERNAME = "luaq-sim"
 # How often a held request (Prefer: wait) looks at its prediction again.
 WAIT_POLL_SECONDS = 0.25
+# Replicate's published limits: 600 creates and 3000 other requests a minute per account.
+REPLICATE_RATE_LIMITS = RateLimits()
+# How many requests ``Simulator.requests`` keeps (the oldest go first).
+DEFAULT_RECORD_LIMIT = 10_000
 UNAUTHENTICATED = ("Unauthenticated", "You did not pass a valid authentication token")
 
 Route = Callable[..., SimResponse | WaitFor]
@@ -59,8 +75,11 @@ class Simulator:
     ``tokens`` maps extra accepted tokens to usernames; any ``Bearer r8_sim_<name>`` is
     also accepted (``default`` is user ``luaq-sim``, others ``luaq-sim-<name>``).
     A prediction starts, processes and succeeds within ``prediction_seconds`` of its
-    creation, measured by ``clock``; ``sleep`` is what ``Prefer: wait`` waits with.
-    ``public_base_url`` prefixes the URLs in responses (None: taken from the Host header).
+    creation (of its release, with ``keep_queued``), measured by ``clock``; ``sleep`` is
+    what ``Prefer: wait`` and ``latency`` wait with. ``public_base_url`` prefixes the URLs
+    in responses (None: taken from the Host header). ``rate_limits`` are every account's
+    token buckets (None: unlimited); ``latency`` is added to every request, in seconds;
+    ``record_requests`` bounds ``requests``.
     """
 
     def __init__(
@@ -73,16 +92,28 @@ class Simulator:
         public_base_url: str | None = DEFAULT_PUBLIC_BASE_URL,
         page_size: int = 100,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        rate_limits: RateLimits | None = REPLICATE_RATE_LIMITS,
+        latency: float = 0.0,
+        keep_queued: bool = False,
+        record_requests: int = DEFAULT_RECORD_LIMIT,
     ) -> None:
         self.prediction_seconds = prediction_seconds
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.page_size = page_size
         self.max_upload_bytes = max_upload_bytes
+        self.rate_limits = rate_limits
+        self.latency = latency
+        self.keep_queued = keep_queued
+        self.requests: deque[RecordedRequest] = deque(maxlen=record_requests)
+        self.request_count = 0
         self._tokens = dict(tokens or {})
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.RLock()
         self._throttled: list[float] = []
+        self._injections: list[Injection] = []
+        self._user_limits: dict[str, RateLimits | None] = {}
+        self._buckets = TokenBuckets()
         self.state = demo_state(clock())
 
     def now(self) -> float:
@@ -99,6 +130,65 @@ class Simulator:
         """Answer the next ``count`` authenticated requests with Replicate's 429."""
         with self._lock:
             self._throttled.extend([retry_after] * count)
+
+    def inject(
+        self,
+        target: str,
+        status: int = 500,
+        body: Any = None,
+        count: int | None = 1,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        """Answer the next ``count`` requests matching ``target`` (None: all of them) with
+        ``status`` and ``body`` instead of handling them.
+
+        ``target`` is ``"*"``, a method (``"GET"``), a method and path (``"POST
+        /predictions"``, ``"GET /predictions/{prediction_id}"`` or a concrete path), a path
+        alone, or an operation's short name (``"create_prediction"``). ``body`` is a dict
+        (sent as problem+json for errors), text or bytes (``content_type``, default
+        text/plain); None gives a problem+json naming the status. ``fault="connect"``
+        makes the transport fail before the request is processed (``httpx.ConnectError``);
+        ``fault="timeout"`` processes it and then loses the answer (``httpx.ReadTimeout``).
+        Injected answers come after authentication, before rate limits.
+        """
+        injection = Injection.build(
+            target,
+            status,
+            body,
+            count=count,
+            headers=dict(headers or {}),
+            content_type=content_type,
+            fault=fault,
+        )
+        with self._lock:
+            self._injections.append(injection)
+
+    def clear_injections(self) -> None:
+        with self._lock:
+            self._injections.clear()
+            self._throttled.clear()
+
+    def set_rate_limits(self, limits: RateLimits | None, *, user: str | None = None) -> None:
+        """Change the token buckets of every account, or of one user (``luaq-sim``,
+        ``luaq-sim-work``, ...); None lifts the limits. The buckets changed start full again."""
+        with self._lock:
+            if user is None:
+                self.rate_limits = limits
+                self._user_limits.clear()
+            else:
+                self._user_limits[user] = limits
+            self._buckets.reset(user)
+
+    def release(self, prediction_id: str | None = None) -> None:
+        """Let a prediction held by ``keep_queued`` start now (all of them with None)."""
+        with self._lock:
+            now = self.now()
+            for job in self.state.jobs.values():
+                if math.isinf(job.queued_until or 0) and prediction_id in (None, job.id):
+                    job.queued_until = now
 
     def username(self, token: str) -> str | None:
         """The user a token belongs to, or None when it is not valid."""
@@ -123,29 +213,91 @@ class Simulator:
         merged = dict(parse_qsl(raw_query, keep_blank_values=True))
         merged.update(query or {})
         lowered = {name.lower(): value for name, value in (headers or {}).items()}
+        record = RecordedRequest(
+            method.upper(),
+            raw_path,
+            merged,
+            redact_headers(lowered),
+            bytes(body[:RECORDED_BODY_BYTES]),
+            self.now(),
+            body_size=len(body),
+        )
+        with self._lock:
+            self.requests.append(record)
+            self.request_count += 1
+        if self.latency > 0:
+            self._sleep(self.latency)
+        response = self._answer(record, raw_path, merged, lowered, body)
+        record.status = response.status
+        record.fault = response.headers.get("x-luaq-sim-fault")
+        return response
+
+    def _answer(
+        self, record: RecordedRequest, raw_path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> SimResponse:
         segments = [unquote(s) for s in raw_path.split("/") if s]
         if segments[:1] != ["v1"]:
             return not_found()
-        base_url = self.public_base_url or f"http://{lowered.get('host', '127.0.0.1')}/v1"
-        request = SimRequest(method.upper(), segments[1:], merged, lowered, body, base_url)
+        base_url = self.public_base_url or f"http://{headers.get('host', '127.0.0.1')}/v1"
+        request = SimRequest(record.method, segments[1:], query, headers, body, base_url)
         route = self._route(request)
         if isinstance(route, SimResponse):
             return route
-        user = self.username(_bearer(lowered.get("authorization", "")))
+        record.route = route.__name__
+        user = self.username(_bearer(headers.get("authorization", "")))
         if user is None and route not in _NO_AUTH_ROUTES:
             return problem(401, UNAUTHENTICATED[1], UNAUTHENTICATED[0])
+        record.user = user
         request.user = user or ""
+        bucket = "create" if route in _CREATE_ROUTES else "other"
+        lost: SimResponse | None = None
         with self._lock:
-            if self._throttled and route not in _NO_AUTH_ROUTES:
-                return _throttled(self._throttled.pop(0))
+            injected = self._take_injection(request.method, request.segments, route.__name__)
+            if injected is not None:
+                if injected.fault != "timeout":
+                    return injected.response()
+                lost = injected.response()
+            if route not in _NO_AUTH_ROUTES:
+                if self._throttled:
+                    return _throttled(self._throttled.pop(0))
+                remaining = self._take_token(request.user, bucket)
+                if isinstance(remaining, SimResponse):
+                    return remaining
+            else:
+                remaining = None
             try:
                 result = route(self, request)
             except Problem as exc:
                 result = exc.response
         if isinstance(result, WaitFor):
             result = self._wait(result, request)
-        remaining = "599" if route in _CREATE_ROUTES else "2999"
-        return result._replace(headers={**result.headers, "ratelimit-remaining": remaining, "ratelimit-reset": "1"})
+        if lost is not None:
+            return lost
+        if remaining is None:
+            return result
+        limit_headers = {"ratelimit-remaining": str(remaining), "ratelimit-reset": "1"}
+        return result._replace(headers={**result.headers, **limit_headers})
+
+    def _take_injection(self, method: str, segments: list[str], route: str) -> Injection | None:
+        for injection in self._injections:
+            if injection.matches(method, segments, route):
+                if injection.count is not None:
+                    injection.count -= 1
+                    if injection.count <= 0:
+                        self._injections.remove(injection)
+                return injection
+        return None
+
+    def _take_token(self, user: str, bucket: str) -> int | SimResponse:
+        """Tokens left after taking one from the user's bucket, or the 429 answer."""
+        limits = self._user_limits.get(user, self.rate_limits)
+        if limits is None:
+            return 599 if bucket == "create" else 2999
+        decision = self._buckets.take(user, "create" if bucket == "create" else "other", limits, self.now())
+        if decision.allowed:
+            return decision.remaining
+        response = _throttled(max(1, math.ceil(decision.retry_after)))
+        return response._replace(headers={**response.headers, "ratelimit-remaining": "0", "ratelimit-reset": "1"})
 
     def _route(self, request: SimRequest) -> Route | SimResponse:
         """The handler for the request (its path params set), or a 404/405 answer."""

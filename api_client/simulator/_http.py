@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
@@ -76,6 +77,13 @@ def problem(status: int, detail: str, title: str | None = None, **extra: Any) ->
     body["status"] = status
     body.update(extra)
     return SimResponse(status, {"Content-Type": PROBLEM_JSON}, json.dumps(body).encode("utf-8"))
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def not_found() -> SimResponse:

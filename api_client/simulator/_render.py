@@ -73,12 +73,13 @@ def job_json(job: Job, now: float, base_url: str) -> dict[str, Any]:
     if finished is not None:
         body["completed_at"] = timestamp(finished)
     body["source"] = job.source
-    if status in TERMINAL and _started(job, now):
-        predict = max((finished or now) - job.started_at, 0.0)
-        body["metrics"] = {
-            "predict_time": round(predict, 6),
-            "total_time": round((finished or now) - job.created_at, 6),
-        }
+    if status in TERMINAL:
+        total = round((finished or now) - job.created_at, 6)
+        if _started(job, now):
+            predict = max((finished or now) - job.started_at, 0.0)
+            body["metrics"] = {"predict_time": round(predict, 6), "total_time": total}
+        else:  # aborted or canceled before it started: it never ran
+            body["metrics"] = {"total_time": total}
     body["urls"] = {
         "get": get_url,
         "cancel": f"{get_url}/cancel",

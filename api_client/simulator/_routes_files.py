@@ -106,7 +106,7 @@ def get_account(ctx: Context, request: SimRequest) -> SimResponse:
     return json_response(200, account_json(request.user))
 
 
-def get_webhook_secret(ctx: Context, request: SimRequest) -> SimResponse:
+def get_default_webhook_secret(ctx: Context, request: SimRequest) -> SimResponse:
     digest = hashlib.sha256(b"luaq-sim-webhook:" + ctx.signing_key() + request.user.encode())
     return json_response(200, {"key": "whsec_" + base64.b64encode(digest.digest()[:24]).decode()})
 
@@ -118,7 +118,7 @@ ROUTES = [
     ("DELETE", "/files/{file_id}", delete_file),
     ("GET", "/files/{file_id}/download", download_file),
     ("GET", "/account", get_account),
-    ("GET", "/webhooks/default/secret", get_webhook_secret),
+    ("GET", "/webhooks/default/secret", get_default_webhook_secret),
 ]
 
 

@@ -128,7 +128,7 @@ def delete_model(ctx: Context, request: SimRequest) -> SimResponse:
     return SimResponse(204, {}, b"")
 
 
-def list_examples(ctx: Context, request: SimRequest) -> SimResponse:
+def list_model_examples(ctx: Context, request: SimRequest) -> SimResponse:
     model = _model(ctx, request)
     examples = []
     if model.versions and not model.official:
@@ -138,14 +138,14 @@ def list_examples(ctx: Context, request: SimRequest) -> SimResponse:
     return page(request, path, examples, ctx.page_size)
 
 
-def get_readme(ctx: Context, request: SimRequest) -> SimResponse:
+def get_model_readme(ctx: Context, request: SimRequest) -> SimResponse:
     model = _model(ctx, request)
     if not model.readme:
         raise Problem(not_found())
     return SimResponse(200, {"Content-Type": "text/plain; charset=utf-8"}, model.readme.encode())
 
 
-def list_versions(ctx: Context, request: SimRequest) -> SimResponse:
+def list_model_versions(ctx: Context, request: SimRequest) -> SimResponse:
     model = _model(ctx, request)
     if model.official:
         raise Problem(problem(404, OFFICIAL_VERSIONS_DETAIL, "Not found"))
@@ -153,7 +153,7 @@ def list_versions(ctx: Context, request: SimRequest) -> SimResponse:
     return page(request, f"/models/{model.ref}/versions", versions, ctx.page_size)
 
 
-def get_version(ctx: Context, request: SimRequest) -> SimResponse:
+def get_model_version(ctx: Context, request: SimRequest) -> SimResponse:
     model = _model(ctx, request)
     version = model.version(request.params["version_id"])
     if version is None:
@@ -161,7 +161,7 @@ def get_version(ctx: Context, request: SimRequest) -> SimResponse:
     return json_response(200, version_json(version))
 
 
-def delete_version(ctx: Context, request: SimRequest) -> SimResponse:
+def delete_model_version(ctx: Context, request: SimRequest) -> SimResponse:
     model = _model(ctx, request)
     version = model.version(request.params["version_id"])
     if version is None:
@@ -239,11 +239,11 @@ ROUTES = [
     ("GET", "/models/{model_owner}/{model_name}", get_model),
     ("PATCH", "/models/{model_owner}/{model_name}", update_model),
     ("DELETE", "/models/{model_owner}/{model_name}", delete_model),
-    ("GET", "/models/{model_owner}/{model_name}/examples", list_examples),
-    ("GET", "/models/{model_owner}/{model_name}/readme", get_readme),
-    ("GET", "/models/{model_owner}/{model_name}/versions", list_versions),
-    ("GET", "/models/{model_owner}/{model_name}/versions/{version_id}", get_version),
-    ("DELETE", "/models/{model_owner}/{model_name}/versions/{version_id}", delete_version),
+    ("GET", "/models/{model_owner}/{model_name}/examples", list_model_examples),
+    ("GET", "/models/{model_owner}/{model_name}/readme", get_model_readme),
+    ("GET", "/models/{model_owner}/{model_name}/versions", list_model_versions),
+    ("GET", "/models/{model_owner}/{model_name}/versions/{version_id}", get_model_version),
+    ("DELETE", "/models/{model_owner}/{model_name}/versions/{version_id}", delete_model_version),
     ("GET", "/collections", list_collections),
     ("GET", "/collections/{collection_slug}", get_collection),
     ("GET", "/hardware", list_hardware),

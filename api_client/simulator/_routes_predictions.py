@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -51,9 +52,11 @@ def create_prediction(ctx: Context, request: SimRequest) -> SimResponse | WaitFo
 def create_model_prediction(ctx: Context, request: SimRequest) -> SimResponse | WaitFor:
     owner, name = request.params["model_owner"], request.params["model_name"]
     model = model_or_404(ctx, request, owner, name)
-    if not model.official:
-        raise Problem(not_found())
     body = _prediction_body(request, with_version=False)
+    if not model.official:
+        # Only official models run by name; others answer as for an unknown version
+        # (replicate-python issue #320).
+        raise Problem(problem(422, INVALID_VERSION[1], INVALID_VERSION[0]))
     return _start(ctx, request, body, model, "hidden")
 
 
@@ -82,9 +85,9 @@ def list_predictions(ctx: Context, request: SimRequest) -> SimResponse:
     return _job_page(ctx, request, "/predictions", jobs)
 
 
-def get_prediction(ctx: Context, request: SimRequest) -> SimResponse:
+def get_prediction(ctx: Context, request: SimRequest) -> SimResponse | WaitFor:
     job = job_or_404(ctx, request, "prediction", request.params["prediction_id"])
-    return json_response(200, job_json(job, ctx.now(), request.base_url))
+    return _get_job(ctx, request, job)
 
 
 def cancel_prediction(ctx: Context, request: SimRequest) -> SimResponse:
@@ -122,9 +125,9 @@ def list_trainings(ctx: Context, request: SimRequest) -> SimResponse:
     return _job_page(ctx, request, "/trainings", visible_jobs(ctx, request, "training"))
 
 
-def get_training(ctx: Context, request: SimRequest) -> SimResponse:
+def get_training(ctx: Context, request: SimRequest) -> SimResponse | WaitFor:
     job = job_or_404(ctx, request, "training", request.params["training_id"])
-    return json_response(200, job_json(job, ctx.now(), request.base_url))
+    return _get_job(ctx, request, job)
 
 
 def cancel_training(ctx: Context, request: SimRequest) -> SimResponse:
@@ -306,8 +309,18 @@ def _new_job(ctx, request, kind, model: Model, version: str, inputs: dict[str, A
         created_at=ctx.now(),
         duration=ctx.prediction_seconds,
     )
+    if ctx.keep_queued and kind == "prediction":
+        job.queued_until = math.inf
     ctx.state.jobs[job.id] = job
     return job
+
+
+def _get_job(ctx: Context, request: SimRequest, job: Job) -> SimResponse | WaitFor:
+    """The job as it stands; with ``Prefer: wait[=n]`` held until it finishes (or n s)."""
+    wait = _prefer_wait(request.headers.get("prefer"))
+    if wait is not None and job.status_at(ctx.now()) not in TERMINAL:
+        return WaitFor(job.id, wait, 200, {"Preference-Applied": "wait"})
+    return json_response(200, job_json(job, ctx.now(), request.base_url))
 
 
 def _cancel(ctx: Context, request: SimRequest, job: Job) -> SimResponse:

@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 from ._app import Simulator
+from ._record import FAULT_HEADER
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -51,6 +52,10 @@ class _Handler(BaseHTTPRequestHandler):
             dict(self.headers.items()),
             body,
         )
+        if headers.pop(FAULT_HEADER, None):
+            # An injected transport fault: drop the connection without an answer.
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

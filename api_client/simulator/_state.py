@@ -7,7 +7,9 @@ time since it was created, so an injected clock drives it::
                                                                     └─ failed (simulate_error)
 
 A cancel before the end makes it ``canceled``; a ``Cancel-After`` deadline that passes
-before it started makes it ``aborted``, after it started ``canceled``.
+before it started makes it ``aborted``, after it started ``canceled``. A job created while
+the simulator keeps predictions queued has ``queued_until`` = infinity: it stays
+``starting`` until released (its timeline then starts at the release).
 """
 
 from __future__ import annotations
@@ -96,14 +98,21 @@ class Job:
     webhook: str | None = None
     deadline: float | None = None
     canceled_at: float | None = None
+    queued_until: float | None = None
+
+    @property
+    def _begins(self) -> float:
+        if self.queued_until is None:
+            return self.created_at
+        return max(self.created_at, self.queued_until)
 
     @property
     def started_at(self) -> float:
-        return self.created_at + STARTING_SHARE * self.duration
+        return self._begins + STARTING_SHARE * self.duration
 
     @property
     def ends_at(self) -> float:
-        return self.created_at + self.duration
+        return self._begins + self.duration
 
     def stop(self) -> tuple[float, str] | None:
         """When and how it stops early (cancel or deadline), if it does."""

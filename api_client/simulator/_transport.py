@@ -7,12 +7,16 @@ from urllib.parse import parse_qsl
 import httpx
 
 from ._app import Simulator
+from ._record import FAULT_HEADER
 
 
 class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Send httpx requests to a :class:`Simulator` instead of the network.
 
-    The host part of the URL is ignored, so a client keeps Replicate's base URL.
+    The host part of the URL is ignored, so a client keeps Replicate's base URL. Faults
+    injected with ``Simulator.inject(..., fault=...)`` are raised as httpx exceptions:
+    ``httpx.ConnectError`` (the request never arrived) or ``httpx.ReadTimeout`` (it was
+    handled but its answer is lost).
     """
 
     def __init__(self, simulator: Simulator) -> None:
@@ -37,4 +41,9 @@ class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             dict(request.headers),
             body,
         )
+        fault = headers.pop(FAULT_HEADER, None)
+        if fault == "connect":
+            raise httpx.ConnectError("[Errno 111] Connection refused (simulated)", request=request)
+        if fault == "timeout":
+            raise httpx.ReadTimeout("timed out (simulated)", request=request)
         return httpx.Response(status, headers=headers, content=content, request=request)

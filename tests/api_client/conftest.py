@@ -5,28 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from api_client import ReplicateClient, ReplicateProvider, load_catalog, simulated_accounts
-from api_client.simulator import Simulator, SimulatorTransport
+from api_client import ReplicateClient, ReplicateProvider, RetryPolicy, load_catalog, simulated_accounts
+from api_client.simulator import ManualClock, Simulator, SimulatorTransport
 
 START = 1_700_000_000.0
-
-
-class FakeClock:
-    """A clock that only moves when something sleeps on it (or a test advances it)."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+FakeClock = ManualClock  # a clock that only moves when something sleeps on it (or a test advances it)
 
 
 @pytest.fixture
@@ -50,14 +33,20 @@ def accounts():
 
 
 @pytest.fixture
-def client(accounts, transport):
-    with ReplicateClient(accounts["default"], transport=transport) as client:
+def retry(clock: FakeClock) -> RetryPolicy:
+    """The default policy, sleeping on the fake clock (no jitter, so waits are exact)."""
+    return RetryPolicy(sleep=clock.sleep, clock=clock, random=lambda: 0.0)
+
+
+@pytest.fixture
+def client(accounts, transport, retry):
+    with ReplicateClient(accounts["default"], transport=transport, retry=retry) as client:
         yield client
 
 
 @pytest.fixture
-def provider(accounts, transport):
-    with ReplicateProvider(accounts, transport=transport) as provider:
+def provider(accounts, transport, clock):
+    with ReplicateProvider(accounts, transport=transport, sleep=clock.sleep, clock=clock) as provider:
         yield provider
 
 

@@ -372,10 +372,14 @@ def test_args_schema_of_a_path_parameter_operation(catalog):
 
 
 def test_args_schema_of_a_json_body_operation(catalog):
-    """Body fields appear at the top level and as body; headers keep their exact names."""
+    """Body fields appear at the top level and as body; headers under every spelling; the
+    prediction body is closed, so the argument table is too."""
     schema = catalog["create_model_prediction"].args_schema
     properties = schema["properties"]
     assert {"model_owner", "model_name", "Prefer", "Cancel-After", "input", "body"} <= set(properties)
+    assert {"prefer", "cancel_after", "cancel-after"} <= set(properties)
+    assert schema["additionalProperties"] is False
+    assert properties["body"]["additionalProperties"] is False
     assert properties["input"]["type"] == "object"
     assert properties["webhook_events_filter"]["type"] == "array"
     assert properties["body"]["type"] == "object"
@@ -400,3 +404,11 @@ def test_paginated_operations_take_a_cursor(catalog):
     for operation in catalog:
         has_cursor = "cursor" in operation.args_schema["properties"]
         assert has_cursor == operation.paginated
+
+
+def test_args_schemas_are_closed_unless_the_body_is_open(catalog):
+    """Operations without a body, or with a closed one, take no other argument; an open
+    body (create_model's) takes extra fields."""
+    assert catalog["get_prediction"].args_schema["additionalProperties"] is False
+    assert catalog["search_models"].args_schema["additionalProperties"] is False
+    assert "additionalProperties" not in catalog["create_model"].args_schema

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from api_client import (
+    NO_RETRY,
     Account,
     APIError,
     ArgumentError,
@@ -27,6 +28,7 @@ TOKEN = "r8_secret_token_123"
 
 
 def mock_client(handler, **kwargs) -> ReplicateClient:
+    kwargs.setdefault("retry", NO_RETRY)
     return ReplicateClient(Account("default", TOKEN), transport=httpx.MockTransport(handler), **kwargs)
 
 
@@ -177,13 +179,27 @@ def test_argument_errors_come_before_any_request(transport, simulator):
     assert seen == []
 
 
-def test_simulator_throttling_is_rate_limited_with_retry_after(client, simulator):
-    """The simulator's 429 becomes RateLimited carrying retry_after."""
+def test_simulator_throttling_is_rate_limited_with_retry_after(accounts, transport, simulator):
+    """The simulator's 429 becomes RateLimited carrying retry_after (retries off)."""
     simulator.throttle(retry_after=7)
-    with pytest.raises(RateLimited) as caught:
+    with (
+        ReplicateClient(accounts["default"], transport=transport, retry=NO_RETRY) as client,
+        pytest.raises(RateLimited) as caught,
+    ):
         client.call("get_account")
     assert caught.value.retry_after == 7
-    assert client.call("get_account").http_status == 200
+    assert caught.value.retries == [] and caught.value.http_requests == 1
+
+
+def test_simulator_throttling_is_waited_out_by_the_default_policy(client, simulator, clock):
+    """With the default policy the 429's retry_after is slept (on the fake clock) and the
+    call succeeds, reporting the retry."""
+    simulator.throttle(retry_after=7)
+    response = client.call("get_account")
+    assert response.http_status == 200
+    assert clock.sleeps == [7]
+    assert response.retries == [{"operation": "get_account", "attempt": 1, "http_status": 429, "waited_s": 7}]
+    assert response.http_requests == 2
 
 
 # --- against httpx.MockTransport handlers --------------------------------------------
@@ -275,7 +291,7 @@ def test_invalid_json_response_falls_back_to_the_raw_body():
 
 
 def test_html_413_becomes_an_api_error():
-    """An HTML error page is an APIError whose detail is the page's title."""
+    """An HTML error page is an APIError; a title that only restates the status adds no detail."""
     html = b"<html><head><title>413 Request Entity Too Large</title></head><body>...</body></html>"
     with (
         mock_client(answer(413, html, content_type="text/html")) as client,
@@ -283,7 +299,8 @@ def test_html_413_becomes_an_api_error():
     ):
         client.call("create_file", {"content": "x"})
     assert type(caught.value) is APIError
-    assert str(caught.value) == ("replicate.create_file: 413 Request Entity Too Large: 413 Request Entity Too Large")
+    assert str(caught.value) == "replicate.create_file: 413 Request Entity Too Large"
+    assert caught.value.detail is None
 
 
 def test_plain_text_error_detail_is_truncated():
@@ -297,6 +314,17 @@ def test_plain_text_error_detail_is_truncated():
     assert len(caught.value.detail) == 200 and caught.value.detail.endswith("…")
 
 
+def test_html_page_title_becomes_the_detail():
+    """An HTML page whose title says more than the status gives that title as detail."""
+    html = b"<html><head><title>Bad gateway: upstream reset</title></head><body>x</body></html>"
+    with (
+        mock_client(answer(502, html, content_type="text/html")) as client,
+        pytest.raises(APIError) as caught,
+    ):
+        client.call("get_account")
+    assert str(caught.value) == "replicate.get_account: 502 Bad Gateway: Bad gateway: upstream reset"
+
+
 def test_simulator_413_html_page_becomes_an_api_error(accounts, clock):
     """The simulator's real-looking HTML 413 reaches the caller as an APIError."""
     from api_client.simulator import Simulator
@@ -308,7 +336,7 @@ def test_simulator_413_html_page_becomes_an_api_error(accounts, clock):
     ):
         client.call("create_file", {"content": b"x" * 11})
     assert caught.value.status == 413
-    assert caught.value.detail == "413 Request Entity Too Large"
+    assert str(caught.value) == "replicate.create_file: 413 Request Entity Too Large"
 
 
 @pytest.mark.parametrize(
@@ -435,7 +463,9 @@ def test_the_limiter_is_asked_before_each_send_with_the_right_bucket():
     with mock_client(answer(200, {}), limiter=limiter) as client:
         client.call("create_prediction", {"version": "v", "input": {}}, timeout=9)
         client.call("get_prediction", {"prediction_id": "p"})
-    assert limiter.calls == [("default", "create", 9), ("default", "other", None)]
+    (account, bucket, timeout), other = limiter.calls
+    assert (account, bucket) == ("default", "create") and 8.5 < timeout <= 9
+    assert other == ("default", "other", None)
 
 
 def test_a_limiter_refusal_stops_the_request():

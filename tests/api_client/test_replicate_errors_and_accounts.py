@@ -120,3 +120,31 @@ def test_simulated_accounts_hold_simulator_tokens():
         "work": "r8_sim_work",
     }
     assert accounts["work"].base_url == "http://localhost:1/v1"
+
+
+def test_a_named_account_may_carry_its_own_base_url():
+    """REPLICATE_BASE_URL_<NAME> sets one account's base URL; the others keep the shared one."""
+    accounts = accounts_from_env(
+        {
+            "REPLICATE_API_TOKEN": "r8_a",
+            "REPLICATE_API_TOKEN_WORK": "r8_b",
+            "REPLICATE_API_TOKEN_LAB": "r8_c",
+            "REPLICATE_BASE_URL": "https://proxy.example/v1",
+            "REPLICATE_BASE_URL_WORK": "http://127.0.0.1:9000/v1/",
+            "REPLICATE_BASE_URL_NOBODY": "http://unused/v1",
+        }
+    )
+    assert {name: a.base_url for name, a in accounts.items()} == {
+        "default": "https://proxy.example/v1",
+        "lab": "https://proxy.example/v1",
+        "work": "http://127.0.0.1:9000/v1",
+    }
+
+
+def test_retry_after_ignores_values_that_are_not_finite_seconds():
+    """NaN, infinity, booleans and junk in retry_after fall through to the next source."""
+    assert retry_after_seconds(float("nan"), None, None, now=0) is None
+    assert retry_after_seconds(True, "2", None, now=0) == 2.0
+    assert retry_after_seconds("3", None, None, now=0) == 3.0
+    assert retry_after_seconds(None, "1e999", None, now=0) is None
+    assert retry_after_seconds(None, "Mon, 99 Foo 2099 99:99:99 GMT", None, now=0) is None

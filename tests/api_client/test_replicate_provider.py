@@ -21,17 +21,30 @@ def specs_by_name(provider):
     return {name: spec for spec in provider.functions() for name in spec.names}
 
 
-def test_there_is_one_function_per_operation(provider, catalog):
-    """functions() has 37 specs, named long, short, slug, deduplicated, long first."""
-    specs = provider.functions()
+def operation_specs(provider):
+    return provider.functions()[:37]
+
+
+def test_there_is_one_function_per_operation_then_the_helpers(provider, catalog):
+    """functions() has 37 operation specs, named long, short, slug, deduplicated, long
+    first, then the four helpers (name and replicate_<name>)."""
+    specs = operation_specs(provider)
     assert len(specs) == 37
+    helpers = provider.functions()[37:]
+    assert [h.names for h in helpers] == [
+        ("run", "replicate_run"),
+        ("wait", "replicate_wait"),
+        ("paginate", "replicate_paginate"),
+        ("verify_webhook", "replicate_verify_webhook"),
+    ]
+    assert [h.kind for h in helpers] == ["write", "read", "read", "read"]
     for spec, operation in zip(specs, catalog, strict=True):
         assert spec.names == operation.names
         assert spec.names[0] == operation.long_name == spec.name
         assert spec.title == operation.summary and spec.kind == operation.kind
         expected = len({operation.long_name, operation.short_name, operation.slug})
         assert len(spec.names) == expected
-    assert len(specs_by_name(provider)) == sum(len(s.names) for s in specs)
+    assert len(specs_by_name(provider)) == sum(len(s.names) for s in provider.functions())
     assert sum(len(s.names) == 3 for s in specs) == 12
 
 
@@ -53,7 +66,7 @@ def test_provider_satisfies_the_sandbox_protocol_when_available(provider):
 
 def test_every_doc_page_lists_the_parameters_it_has(provider, catalog):
     """A page names every parameter and body field; "No parameters" never appears."""
-    for spec, operation in zip(provider.functions(), catalog, strict=True):
+    for spec, operation in zip(operation_specs(provider), catalog, strict=True):
         assert "No parameters" not in spec.doc
         for parameter in operation.parameters:
             assert re.search(rf"\| {re.escape(parameter.name)}\b", spec.doc), (

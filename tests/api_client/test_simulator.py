@@ -243,8 +243,18 @@ def test_official_models_hide_their_versions(http):
 
 
 def test_official_model_predictions_need_an_official_model(http):
-    """POST /models/{o}/{n}/predictions for a community model is the generic 404."""
+    """POST /models/{o}/{n}/predictions for a community model is the real 422 for a
+    missing version (replicate-python issue #320); an unknown model is the generic 404."""
     response = http.post("/models/replicate/hello-world/predictions", json={"input": {"text": "a"}})
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "title": "Invalid version or not permitted",
+            "detail": "The specified version does not exist (or perhaps you don't have permission to use it?)",
+            "status": 422,
+        },
+    )
+    response = http.post("/models/nobody/nothing/predictions", json={"input": {}})
     assert (response.status_code, response.json()) == (404, GENERIC_404)
 
 

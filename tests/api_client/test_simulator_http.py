@@ -85,3 +85,12 @@ def test_the_transport_also_serves_async_clients(simulator):
             return (await http.get("/predictions/prediction-id")).json()
 
     assert asyncio.run(main())["id"] == "prediction-id"
+
+
+def test_an_injected_fault_drops_the_connection_over_http(server):
+    """Over TCP a fault closes the connection without an answer; the next request works."""
+    server.simulator.inject("get_account", fault="timeout")
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get("/account", headers=AUTH)
+        assert http.get("/account", headers=AUTH).status_code == 200

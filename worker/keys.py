@@ -3,6 +3,8 @@
     luaq:job:{job_id}            hash    the job record: request, status, attempt, envelope
     luaq:events:{job_id}         stream  queued / started / log / call / finished events
     luaq:finished                stream  every finished envelope, for consumer groups
+    luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
+    luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
 
 Each family has its own prefix, so no job id (``:`` is allowed in ids) can name another
 job's key.
@@ -21,3 +23,11 @@ def job(job_id: str) -> str:
 
 def job_events(job_id: str) -> str:
     return f"{PREFIX}events:{job_id}"
+
+
+def rate(account: str, bucket: str) -> str:
+    return f"{PREFIX}rate:{account}:{bucket}"
+
+
+def rate_block(account: str, bucket: str) -> str:
+    return f"{PREFIX}rate:{account}:{bucket}:blocked"

@@ -17,7 +17,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from api_client import Account, ReplicateProvider, accounts_from_env, simulated_accounts
+from api_client import Account, Limiter, ReplicateProvider, accounts_from_env, simulated_accounts
 from api_client.simulator import Simulator, SimulatorTransport
 
 from .settings import Settings
@@ -54,6 +54,7 @@ def build_providers(
     simulate: bool = False,
     attachments: Mapping[str, bytes] | None = None,
     allow_read: Sequence[Path] = (),
+    limiter: Limiter | None = None,
 ) -> list[ReplicateProvider]:
     """The providers for one job; raises UnknownAccount for an unconfigured account."""
     real = configured_accounts(settings)
@@ -68,7 +69,8 @@ def build_providers(
     if account not in accounts:
         raise UnknownAccount(account, list(accounts))
     if account != "default":
-        accounts["default"] = Account("default", accounts[account].token, accounts[account].base_url)
+        # The same Account (name included): rate limits belong to the real account.
+        accounts["default"] = accounts[account]
     transport = None
     if simulate and not settings.simulator_url:
         transport = SimulatorTransport(in_process_simulator(settings.simulator_prediction_seconds))

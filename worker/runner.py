@@ -37,6 +37,7 @@ class WorkerDeps:
     worker_name: str = field(default_factory=socket.gethostname)
     provider_factory: ProviderFactory = build_providers
     watchdog: Callable[[float, Callable[[], None]], Any] = Watchdog
+    limiter: Any = None  # api_client's Limiter; the Redis one in workers (see tasks.py)
 
 
 def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
@@ -87,7 +88,11 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
     meta["limits"] = asdict(limits)
     try:
         providers = deps.provider_factory(
-            settings, account=request.account, simulate=request.simulate, attachments=request.files
+            settings,
+            account=request.account,
+            simulate=request.simulate,
+            attachments=request.files,
+            limiter=deps.limiter,
         )
     except UnknownAccount as exc:
         return failure_envelope(job_id, JobStatus.FAILED, exc.error_type, str(exc), meta)

@@ -19,6 +19,7 @@ reads the environment.
 | ``LUAQ_MAX_ARGS_BYTES`` | ``max_args_bytes``: largest accepted ``args`` (as JSON) | 262144 |
 | ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
 | ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a pool process using more after a job is replaced | 1024 |
+| ``LUAQ_RATE_LIMITS`` | ``rate_limits``: per-account rates, ``{"<account>" or "*": {"create": [per_min, burst], "other": [...]}}`` | Replicate's: create 600/min (burst 20), other 3000/min (burst 100) |
 | ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
 
 Limits (``instructions``, ``memory_bytes``, ``wall_clock_seconds``, ``output_bytes``,
@@ -78,6 +79,15 @@ def _limits(env: Mapping[str, str]) -> tuple[Limits, Limits]:
     return Limits(**defaults), Limits(**maximums)
 
 
+def _rate_limits(env: Mapping[str, str]) -> Mapping[str, Any]:
+    from .ratelimit import parse_rates
+
+    try:
+        return parse_rates(env.get("LUAQ_RATE_LIMITS"))
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"LUAQ_RATE_LIMITS: {exc}") from None
+
+
 def _queues(env: Mapping[str, str], default: str) -> tuple[str, ...]:
     names = [name.strip() for name in (env.get("LUAQ_QUEUES") or default).split(",") if name.strip()]
     for name in [default, *names]:
@@ -104,6 +114,7 @@ class Settings:
     default_limits: Limits = field(default_factory=lambda: Limits.DEFAULT)
     max_limits: Limits = field(default_factory=lambda: Limits.MAXIMUM)
     home: Path = field(default_factory=lambda: Path.home() / ".luaq")
+    rate_limits: Mapping[str, Any] = field(default_factory=dict, compare=False)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -126,6 +137,7 @@ class Settings:
             max_args_bytes=_number(env, "LUAQ_MAX_ARGS_BYTES", 256 * 1024),
             max_files_bytes=_number(env, "LUAQ_MAX_FILES_BYTES", 100 * 1024 * 1024),
             worker_max_memory_mb=_number(env, "LUAQ_WORKER_MAX_MEMORY_MB", 1024),
+            rate_limits=_rate_limits(env),
             default_limits=default_limits,
             max_limits=max_limits,
             home=home,

@@ -11,6 +11,7 @@ from celery.exceptions import TimeLimitExceeded
 
 from .app import TASK_NAME
 from .job import JobRequest, JobStatus
+from .ratelimit import RedisLimiter
 from .runner import WorkerDeps, run_job, stuck_envelope
 from .settings import Settings
 from .store import JobStore
@@ -19,7 +20,9 @@ from .store import JobStore
 @functools.lru_cache(maxsize=1)
 def _deps(settings: Settings, hostname: str) -> WorkerDeps:
     # One store (and Redis connection pool) per process, made on first use (after the fork).
-    return WorkerDeps(settings=settings, store=JobStore.from_settings(settings), worker_name=hostname)
+    store = JobStore.from_settings(settings)
+    limiter = RedisLimiter(store.redis, settings.rate_limits)
+    return WorkerDeps(settings=settings, store=store, worker_name=hostname, limiter=limiter)
 
 
 class JobTask(Task):

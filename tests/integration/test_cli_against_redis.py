@@ -115,3 +115,19 @@ def test_hard_time_limit_records_a_wall_clock_envelope(real_settings):
     record = store.get("hard-1")
     assert record.status.value == "limit_exceeded"
     assert record.envelope["error"]["limit"] == "wall_clock"
+
+
+def test_limiter_shares_one_limit_across_clients_with_skewed_clocks(real_settings):
+    """Two limiters whose local clocks disagree by a minute still share one limit (the server's clock decides)."""
+    import redis as redis_py
+
+    from worker.ratelimit import Rate, RedisLimiter
+
+    client = redis_py.Redis.from_url(real_settings.redis_url)
+    rates = {"acct": {"create": Rate(60, 2)}}
+    here = RedisLimiter(client, rates, clock=lambda: 1000.0)
+    skewed = RedisLimiter(client, rates, clock=lambda: 1060.0)
+    assert here.try_acquire("acct", "create") == 0.0
+    assert skewed.try_acquire("acct", "create") == 0.0
+    assert here.try_acquire("acct", "create") > 0
+    assert skewed.try_acquire("acct", "create") > 0

@@ -265,7 +265,8 @@ def test_docs_pages_and_unknown_page():
     """`luaq docs PAGE` prints a page; an unknown page exits 1 with suggestions."""
     page = run("docs", "replicate.create_prediction")
     assert page.exit_code == 0
-    assert "version" in page.stdout
+    for shown in ("## Parameters", "Cancel-After", "## Body fields", "| input | object | yes", "| version | string | yes"):
+        assert shown in page.stdout
     missing = run("docs", "replicate.create_predictoin")
     assert missing.exit_code == 1
     assert "create_prediction" in missing.stdout

@@ -7,12 +7,15 @@ provider call, runs it through the steps below, each in one place:
 1. resolve the name (done when the script indexes ``app.integrations``: :meth:`Bridge.resolve`,
    with suggestions for unknown names);
 2. :meth:`Bridge.prepare`: check the write permission, count the call against the call
-   limit, convert the Lua table to Python guided by the function's ``args_schema`` and work
-   out the time left on the wall clock;
+   limit, convert the Lua table to Python guided by the function's ``args_schema`` (within a
+   budget of ``memory_bytes``: arguments past it fail with the memory limit) and work out the
+   time left on the wall clock;
 3. the driver performs the :class:`ProviderCall` (``_driver.perform``, or an async driver);
 4. :meth:`Bridge.complete`: record the ``integration_calls`` entry (and pass it to
-   ``on_call``), convert the result back to Lua or turn the provider's exception into a
-   catchable Lua error value, and answer the script.
+   ``on_call``), convert the result back to Lua (a result that does not fit in the memory
+   left fails with the memory limit) or turn the provider's exception into a catchable Lua
+   error value (``type`` from :func:`~sandbox._errors.classify`, the provider's own
+   ``error_type`` as ``kind``), and answer the script.
 
 Requests and outcomes are plain values so that the step that performs a request is separate
 from the steps that resume the script.
@@ -27,15 +30,15 @@ from typing import Any
 import structlog
 
 from ._catalog import DEFAULT_ACCOUNT, Catalog, close_matches, suggestion_text
-from ._convert import Converter, Mode
+from ._convert import Budget, Converter, Mode
 from ._errors import (
     ARGUMENT_ERROR,
-    INTERNAL_ERROR,
     PERMISSION_DENIED,
     UNKNOWN_ACCOUNT,
     UNKNOWN_FUNCTION,
     ConversionError,
     LimitExceeded,
+    classify,
 )
 from ._host import HostAbort, ScriptFacingError
 from ._limits import Limits
@@ -108,6 +111,7 @@ class Bridge:
         deadline: float,
         new_error: Callable[..., Any],
         on_call: Callable[[dict[str, Any]], None] | None,
+        budget: Callable[..., Budget],
     ) -> None:
         self._catalog = catalog
         self._converter = converter
@@ -117,6 +121,7 @@ class Bridge:
         self._deadline = deadline
         self._new_error = new_error
         self._on_call = on_call
+        self._budget = budget
         self.calls: list[dict[str, Any]] = []
         self.count = 0
 
@@ -166,7 +171,7 @@ class Bridge:
 
     def prepare(self, provider: bytes, account: bytes, function: bytes, path: bytes, args: Any) -> ProviderCall | Reply:
         """The call to perform, or the reply that refuses it. Raises LimitExceeded when the
-        call limit or the wall clock is exhausted."""
+        call limit or the wall clock is exhausted, or the arguments are too large."""
         entry = self._catalog.entries[provider.decode()]
         spec = entry.functions[function.decode()]
         account_name, path_text = account.decode(), path.decode()
@@ -178,9 +183,14 @@ class Bridge:
             return self._refuse(PERMISSION_DENIED, message, operation)
         self.count += 1
         if self.count > self._limits.calls:
-            raise LimitExceeded("call_limit")
+            raise LimitExceeded("calls")
         try:
-            converted = self._converter.to_python(args, mode=Mode.ARGS, schema=spec.args_schema)
+            converted = self._converter.to_python(
+                args,
+                mode=Mode.ARGS,
+                schema=spec.args_schema,
+                budget=self._budget("memory", self._limits.memory_bytes),
+            )
         except ConversionError as exc:
             message = f"{operation}: invalid arguments: {exc}"
             self._record(path_text, operation, account_name, spec.kind, None, 0.0, message)
@@ -193,7 +203,7 @@ class Bridge:
             return self._refuse(ARGUMENT_ERROR, message, operation)
         left = self._deadline - self._clock()
         if left <= 0:
-            raise LimitExceeded("wall_clock_limit")
+            raise LimitExceeded("wall_clock")
         return ProviderCall(
             provider=entry.provider,
             function=spec.name,
@@ -208,10 +218,11 @@ class Bridge:
     # 4. after the call ----------------------------------------------------------------------------
 
     def complete(self, call: ProviderCall, result: CallResult) -> Reply:
-        """Record the call and build the reply that resumes the script."""
+        """Record the call and build the reply that resumes the script. Raises LimitExceeded
+        (memory) when the result does not fit in the memory left."""
         duration_ms = round(max(0.0, result.finished - result.started) * 1000, 3)
         if result.error is not None:
-            error_type, message, status, title, detail, retry_after = _describe(result.error, call.operation)
+            kind, message, status, title, detail, retry_after = _describe(result.error, call.operation)
             self._record(
                 call.path,
                 call.operation,
@@ -225,8 +236,9 @@ class Bridge:
                 False,
                 b"error",
                 self._new_error(
-                    _b(error_type),
+                    _b(classify(kind)),
                     _b(message),
+                    _b(kind),
                     _b(call.operation),
                     status,
                     _b(title),
@@ -243,6 +255,17 @@ class Bridge:
                 outcome = CallOutcome(value=outcome)
         try:
             value = self._converter.to_lua(outcome.value)
+        except LimitExceeded:
+            self._record(
+                call.path,
+                call.operation,
+                call.account,
+                call.spec.kind,
+                outcome.http_status,
+                duration_ms,
+                f"{call.operation}: the response does not fit in the memory limit",
+            )
+            raise
         except ConversionError as exc:
             message = f"{call.operation}: unusable response: {exc}"
             self._record(
@@ -254,7 +277,7 @@ class Bridge:
                 duration_ms,
                 message,
             )
-            return self._refuse("api_error", message, call.operation)
+            return self._refuse("api_error", message, call.operation)  # type "api"
         self._record(
             call.path,
             call.operation,
@@ -267,8 +290,8 @@ class Bridge:
 
     # helpers --------------------------------------------------------------------------------------
 
-    def _refuse(self, error_type: str, message: str, operation: str) -> Reply:
-        return (False, b"error", self._new_error(_b(error_type), _b(message), _b(operation)))
+    def _refuse(self, kind: str, message: str, operation: str) -> Reply:
+        return (False, b"error", self._new_error(_b(classify(kind)), _b(message), _b(kind), _b(operation)))
 
     def _record(
         self,
@@ -299,11 +322,12 @@ class Bridge:
 
 
 def _describe(exc: Exception, operation: str) -> tuple[str, str, int | None, str | None, str | None, float | None]:
-    """error type, message, status, title, detail, retry_after of a provider's exception."""
+    """kind (the provider's error_type), message, status, title, detail, retry_after of a
+    provider's exception."""
     error_type = getattr(exc, "error_type", None)
     if not isinstance(error_type, str) or not error_type:
         log.warning("provider raised an untyped exception", operation=operation, exc_info=exc)
-        return INTERNAL_ERROR, f"{operation}: internal error", None, None, None, None
+        return "internal_error", f"{operation}: internal error", None, None, None, None
     message = str(exc) or error_type
     provider = operation.split(".", 1)[0]
     if not message.startswith(f"{provider}."):

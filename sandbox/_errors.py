@@ -1,4 +1,4 @@
-"""Errors of the sandbox.
+"""Errors of the sandbox, and the taxonomy of ``error.type``.
 
 ::
 
@@ -11,42 +11,70 @@
 ``run_script`` never raises these for anything a script does: they describe a run's outcome
 (``Envelope.error``) or travel inside the sandbox until they become Lua errors.
 
-``ERROR_TYPES`` lists every ``error.type`` the sandbox itself produces; provider errors add
-their own ``error_type`` (``api_error``, ``argument_error``, ``transport_error``,
-``configuration_error``, ...).
+``error.type`` is one of ``ERROR_TYPES``:
+
+==================  =================================================================
+``syntax``          the script (or the main chunk) does not compile
+``runtime``         a Lua error, or a returned value with no JSON form
+``limit_exceeded``  a limit ended the run; ``error.limit`` names it (``LIMITS``)
+``api``             the provider failed: an API error, no response, not configured
+``permission``      a write operation without ``allow_writes``
+``validation``      a call the sandbox or the provider refused before sending it: bad
+                    arguments, an unknown function or account
+``internal``        a fault of the host (a provider bug, a sandbox bug)
+==================  =================================================================
+
+Provider exceptions carry their own ``error_type`` (``api_client``: ``argument_error``,
+``api_error``, ``transport_error``, ``configuration_error``); :func:`classify` maps it onto
+the taxonomy, and the original stays on the Lua error value as ``kind``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SYNTAX_ERROR = "syntax_error"
-RUNTIME_ERROR = "runtime_error"
+SYNTAX = "syntax"
+RUNTIME = "runtime"
+LIMIT = "limit_exceeded"
+API = "api"
+PERMISSION = "permission"
+VALIDATION = "validation"
+INTERNAL = "internal"
+
+ERROR_TYPES = (SYNTAX, RUNTIME, LIMIT, API, PERMISSION, VALIDATION, INTERNAL)
+
+# Names of the limits (``error.limit``).
+LIMITS = ("instructions", "memory", "wall_clock", "output", "calls", "result_size")
+
+# Kinds the sandbox itself gives its Lua error values (``e.kind``).
 PERMISSION_DENIED = "permission_denied"
 UNKNOWN_FUNCTION = "unknown_function"
 UNKNOWN_ACCOUNT = "unknown_account"
 ARGUMENT_ERROR = "argument_error"
-INTERNAL_ERROR = "internal_error"
 
-LIMIT_TYPES = (
-    "instruction_limit",
-    "memory_limit",
-    "wall_clock_limit",
-    "output_limit",
-    "call_limit",
-    "result_size_limit",
-)
+_CLASSES = {
+    "argument_error": VALIDATION,
+    "validation_error": VALIDATION,
+    UNKNOWN_FUNCTION: VALIDATION,
+    UNKNOWN_ACCOUNT: VALIDATION,
+    PERMISSION_DENIED: PERMISSION,
+    "api_error": API,
+    "transport_error": API,
+    "configuration_error": API,
+    "internal_error": INTERNAL,
+}
 
-ERROR_TYPES = (
-    SYNTAX_ERROR,
-    RUNTIME_ERROR,
-    PERMISSION_DENIED,
-    UNKNOWN_FUNCTION,
-    UNKNOWN_ACCOUNT,
-    ARGUMENT_ERROR,
-    INTERNAL_ERROR,
-    *LIMIT_TYPES,
-)
+
+def classify(kind: str | None) -> str:
+    """The ``error.type`` for a provider's or the bridge's ``error_type`` (``kind``).
+
+    Taxonomy names map to themselves; unknown provider types are ``api`` errors (the provider
+    failed in a way it named but the sandbox does not know)."""
+    if kind is None:
+        return INTERNAL
+    if kind in ERROR_TYPES:
+        return kind
+    return _CLASSES.get(kind, API)
 
 
 class SandboxError(Exception):
@@ -54,9 +82,11 @@ class SandboxError(Exception):
 
 
 class ScriptError(SandboxError):
-    """Why a script failed: ``type`` (one of ``ERROR_TYPES`` or a provider's
-    ``error_type``), ``message``, the script ``line`` when known and a Lua ``traceback``
-    (script lines only) when there is one."""
+    """Why a script failed: ``type`` (one of ``ERROR_TYPES``), ``message``, the script
+    ``line`` when known and a Lua ``traceback`` (script lines only) when there is one.
+    ``limit`` is None except on :class:`LimitExceeded`."""
+
+    limit: str | None = None
 
     def __init__(
         self,
@@ -81,12 +111,12 @@ class ScriptError(SandboxError):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScriptError:
-        args = (data["type"], data["message"], data.get("line"), data.get("traceback"))
-        if data["type"] in LIMIT_TYPES:
-            return LimitExceeded(*args)
-        if data["type"] == PERMISSION_DENIED:
-            return PermissionDenied(*args[1:])
-        return ScriptError(*args)
+        line, traceback = data.get("line"), data.get("traceback")
+        if data["type"] == LIMIT:
+            return LimitExceeded(data.get("limit") or "unknown", data["message"], line, traceback)
+        if data["type"] == PERMISSION:
+            return PermissionDenied(data["message"], line, traceback)
+        return ScriptError(data["type"], data["message"], line, traceback)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.type!r}, {self.message!r}, line={self.line!r})"
@@ -100,7 +130,8 @@ class ScriptError(SandboxError):
 
 
 class LimitExceeded(ScriptError):
-    """A limit ended the run; ``limit`` (= ``type``) is one of ``LIMIT_TYPES``."""
+    """A limit ended the run: ``type`` is ``"limit_exceeded"`` and ``limit`` one of
+    ``LIMITS``; ``to_dict()`` carries ``limit`` too."""
 
     def __init__(
         self,
@@ -109,18 +140,21 @@ class LimitExceeded(ScriptError):
         line: int | None = None,
         traceback: str | None = None,
     ) -> None:
-        super().__init__(limit, message or f"{limit.replace('_', ' ')} exceeded", line, traceback)
+        super().__init__(LIMIT, message or f"{limit.replace('_', ' ')} limit exceeded", line, traceback)
+        self.limit: str = limit
 
-    @property
-    def limit(self) -> str:
-        return self.type
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "limit": self.limit}
+
+    def __repr__(self) -> str:
+        return f"LimitExceeded({self.limit!r}, {self.message!r}, line={self.line!r})"
 
 
 class PermissionDenied(ScriptError):
     """A write operation called without ``allow_writes``."""
 
     def __init__(self, message: str, line: int | None = None, traceback: str | None = None):
-        super().__init__(PERMISSION_DENIED, message, line, traceback)
+        super().__init__(PERMISSION, message, line, traceback)
 
 
 class ConversionError(SandboxError):

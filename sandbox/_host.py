@@ -6,8 +6,9 @@ callback exposed to Lua is wrapped by :func:`host_function`: it returns ``true, 
 on success and ``false, code, ...`` on failure, and core.lua's ``wrap_host`` raises the Lua
 error. Codes:
 
-- ``"error", message``: a string error raised at the script's line (``runtime_error``);
-- ``"raise", type, message``: a typed error value (``unknown_function``, ...);
+- ``"error", message``: a string error raised at the script's line (``runtime``);
+- ``"raise", type, message, kind``: an error value of that type (``validation`` with kind
+  ``unknown_function``, ...);
 - ``"limit", limit``: a limit tripped (sticky, see core.lua);
 - ``"abort"``: the host raised (e.g. ``on_output``); the run stops and ``run_script``
   re-raises the host's exception.
@@ -23,8 +24,9 @@ from typing import Any
 
 import structlog
 
-from ._errors import ConversionError, LimitExceeded, ScriptError
+from ._errors import ConversionError, LimitExceeded, ScriptError, classify
 from ._lupa import lua54
+from ._memory import Memory
 
 log = structlog.get_logger(__name__)
 
@@ -34,14 +36,14 @@ _lua_type = lua54.lua_type
 class ScriptFacingError(Exception):
     """Raised by a callback: becomes a Lua error the script can catch.
 
-    ``type`` None gives a plain string error (``runtime_error`` if uncaught); otherwise an
-    error value carrying that type.
+    ``kind`` None gives a plain string error (``runtime`` if uncaught); otherwise an error
+    value with that ``kind`` and the ``type`` :func:`~sandbox._errors.classify` gives it.
     """
 
-    def __init__(self, message: str, type: str | None = None) -> None:
+    def __init__(self, message: str, kind: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.type = type
+        self.kind = kind
 
 
 class HostAbort(BaseException):
@@ -65,32 +67,40 @@ def lua_safe(value: Any) -> Any:
 
 
 def host_function(
-    fn: Callable[..., tuple[Any, ...]], on_abort: Callable[[BaseException], None]
+    fn: Callable[..., tuple[Any, ...]],
+    on_abort: Callable[[BaseException], None],
+    memory: Memory | None = None,
 ) -> Callable[..., tuple[Any, ...]]:
-    """Wrap ``fn`` (returning a tuple of values) for Lua; see the module docstring."""
+    """Wrap ``fn`` (returning a tuple of values) for Lua; see the module docstring. Strings
+    returned are reserved in ``memory`` first (a value that does not fit fails with the
+    memory limit instead of failing inside lupa)."""
 
     def callback(*args: Any) -> tuple[Any, ...]:
         try:
-            values = fn(*args)
-            return (True, *(lua_safe(v) for v in values))
+            values = tuple(lua_safe(v) for v in fn(*args))
+            if memory is not None:
+                size = sum(len(v) + 64 for v in values if type(v) is bytes)
+                if size:
+                    memory.reserve(size)
+            return (True, *values)
         except ScriptFacingError as exc:
-            if exc.type is None:
+            if exc.kind is None:
                 return (False, b"error", _b(exc.message))
-            return (False, b"raise", _b(exc.type), _b(exc.message))
+            return (False, b"raise", _b(classify(exc.kind)), _b(exc.message), _b(exc.kind))
         except ConversionError as exc:
             return (False, b"error", _b(str(exc)))
         except LimitExceeded as exc:
             return (False, b"limit", _b(exc.limit))
         except lua54.LuaMemoryError:
-            return (False, b"limit", b"memory_limit")
+            return (False, b"limit", b"memory")
         except ScriptError as exc:
-            return (False, b"raise", _b(exc.type), _b(exc.message))
+            return (False, b"raise", _b(exc.type), _b(exc.message), _b(exc.type))
         except HostAbort as exc:
             on_abort(exc.exception)
             return (False, b"abort")
         except Exception:
             log.exception("sandbox callback failed", callback=getattr(fn, "__name__", "?"))
-            return (False, b"raise", b"internal_error", b"internal error in the sandbox")
+            return (False, b"raise", b"internal", b"internal error in the sandbox", b"internal")
         except BaseException as exc:
             on_abort(exc)
             return (False, b"abort")

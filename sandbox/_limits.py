@@ -1,7 +1,7 @@
 """Limits of one run: a value object with server defaults and maximums.
 
     field                default       maximum        bounds
-    instructions         100_000_000   2_000_000_000  Lua VM instructions (counted every 1000)
+    instructions         100_000_000   2_000_000_000  Lua work, in VM instructions (see ENGINE.md)
     memory_bytes         32 MiB        256 MiB        memory allocated by Lua
     wall_clock_seconds   300           3600           start to end, waiting included
     output_bytes         1 MiB         16 MiB         bytes printed by print/dump
@@ -9,8 +9,19 @@
     result_bytes         1 MiB         16 MiB         the returned values, as compact JSON
 
 A job may ask for any positive value up to the maximum (:meth:`Limits.from_request`).
-Exceeding a limit ends the run with status ``limit_exceeded`` and an error type from
-``LIMIT_ERROR_TYPES``.
+Exceeding a limit ends the run with status ``limit_exceeded``, ``error.type`` ==
+``"limit_exceeded"`` and ``error.limit`` naming the limit (a key of ``LIMIT_FIELDS``).
+
+Margins (how far past a limit a run may get before it ends):
+
+- instructions: none; work done inside one C function is charged before it starts;
+- wall clock: the clock is read at least every ~10 ms of Lua work (the tick slice adapts to
+  slow operations), during host conversions every 1024 values, and providers get the time
+  left as their timeout; a single C operation bounded by the memory limit (copying or
+  comparing strings of up to ``memory_bytes``) can add its own duration;
+- memory: none for Lua allocations; the host's copies (conversions, outputs, provider
+  arguments) are budgeted separately and stay within a small multiple of ``memory_bytes``;
+- output, calls, result size: none (checked before the output, call or result is accepted).
 """
 
 from __future__ import annotations
@@ -22,14 +33,24 @@ from typing import Any, ClassVar
 
 MiB = 1024 * 1024
 
-# error.type -> the field it enforces
-LIMIT_ERROR_TYPES: dict[str, str] = {
-    "instruction_limit": "instructions",
-    "memory_limit": "memory_bytes",
-    "wall_clock_limit": "wall_clock_seconds",
-    "output_limit": "output_bytes",
-    "call_limit": "calls",
-    "result_size_limit": "result_bytes",
+# error.limit -> the field it enforces
+LIMIT_FIELDS: dict[str, str] = {
+    "instructions": "instructions",
+    "memory": "memory_bytes",
+    "wall_clock": "wall_clock_seconds",
+    "output": "output_bytes",
+    "calls": "calls",
+    "result_size": "result_bytes",
+}
+
+# error.limit -> how messages name it
+_LIMIT_NAMES = {
+    "instructions": "instruction limit",
+    "memory": "memory limit",
+    "wall_clock": "wall clock limit",
+    "output": "output limit",
+    "calls": "call limit",
+    "result_size": "result size limit",
 }
 
 _UNITS = {
@@ -101,14 +122,14 @@ class Limits:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def describe(self, error_type: str) -> str:
+    def describe(self, limit: str) -> str:
         """The message for an exceeded limit, e.g. ``instruction limit exceeded (...)``."""
-        field = LIMIT_ERROR_TYPES[error_type]
+        field = LIMIT_FIELDS[limit]
         value = getattr(self, field)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         unit = _UNITS[field] if value != 1 else _UNITS[field].removesuffix("s")
-        return f"{error_type.replace('_', ' ')} exceeded ({value} {unit})"
+        return f"{_LIMIT_NAMES[limit]} exceeded ({value} {unit})"
 
 
 def _is_number(value: Any) -> bool:

@@ -1,19 +1,19 @@
 """``print`` and ``dump``: output lines, the output limit and the live stream.
 
 ``print(...)`` joins its arguments with tabs (tables as compact JSON, values with a
-``__tostring`` through it); ``dump(v)`` prints ``v`` as pretty JSON and returns it (the Lua
-halves live in env.lua). Every call is one output entry, passed to ``on_output`` at once.
-The limit counts bytes, newlines between entries included; the entry that would cross it
-ends the run (``output_limit``) and is not kept.
+``__tostring`` through it); ``dump(v)`` prints ``v`` as pretty JSON and returns it. Both are
+rendered by env.lua (lua/json.lua), in the script's context, within what is left of the
+output limit (``output_room``), so a table that would print past the limit stops encoding
+there however many times its subtables are shared. Every call is one output entry, passed to
+``on_output`` at once. The limit counts bytes, newlines between entries included; the entry
+that would cross it ends the run (``output``) and is not kept.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from ._convert import Converter, Mode
 from ._errors import LimitExceeded
 from ._host import HostAbort
 
@@ -29,10 +29,15 @@ class Output:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def left(self) -> int:
+        """Bytes the next entry may have."""
+        return self._limit - self.size - (1 if self.lines else 0)
+
     def emit(self, line: bytes) -> None:
         added = len(line) + (1 if self.lines else 0)
         if self.size + added > self._limit:
-            raise LimitExceeded("output_limit")
+            raise LimitExceeded("output")
         self.size += added
         text = line.decode("utf-8", "replace")
         self.lines.append(text)
@@ -42,19 +47,14 @@ class Output:
             except BaseException as exc:
                 raise HostAbort(exc) from exc
 
-    def callbacks(self, converter: Converter) -> dict[str, Callable[..., tuple[Any, ...]]]:
-        """The Python halves of print/dump, for core.lua's ``wrap_host``."""
+    def callbacks(self) -> dict[str, Callable[..., tuple[Any, ...]]]:
+        """The Python halves of print/dump (env.lua renders, within ``output_room``)."""
 
-        def render(value: Any, pretty: bool) -> tuple[bytes]:
-            data = converter.to_python(value, mode=Mode.DISPLAY)
-            if pretty:
-                text = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=True)
-            else:
-                text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-            return (text.encode("utf-8", "surrogatepass"),)
-
-        def emit(line: bytes) -> tuple[()]:
+        def print_(line: bytes) -> tuple[()]:
             self.emit(line)
             return ()
 
-        return {"render": render, "emit": emit}
+        def output_room() -> tuple[int]:
+            return (max(0, self.left),)
+
+        return {"print": print_, "output_room": output_room}

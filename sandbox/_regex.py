@@ -12,6 +12,15 @@ a pattern that is not UTF-8 matches bytewise (Latin-1).
 - ``regex.gsub(s, p, repl[, count])`` -> string; ``repl`` uses ``\\1`` and ``\\g<name>`` (or is
   a Lua function of the match table, run in env.lua); ``count`` nil or 0 replaces all;
 - ``regex.split(s, p[, maxsplit])`` -> list of strings (groups included, as in Python).
+
+Results are bounded by the memory the script has left: matches are counted (and the output of
+``gsub`` measured) while they are produced, and the call fails with the memory limit as soon
+as the result could not fit, before it is built in Lua. Every ``_WORK_EVERY`` matches the
+host's work is charged to the instruction budget (``MATCH_COST`` each) and the wall clock is
+checked.
+
+:func:`find_plain` is the linear-time plain search behind ``string.find`` for long patterns
+(patterns.lua).
 """
 
 from __future__ import annotations
@@ -22,10 +31,17 @@ from typing import Any
 
 import re2
 
+from ._errors import LimitExceeded
 from ._host import ScriptFacingError
+from ._memory import Memory
 
 _DELIMITED = re.compile(rb"\A/(.*)/([imsxu]*)\Z", re.S)
 _CACHE_SIZE = 128
+_WORK_EVERY = 1024  # matches between two reports of the host's work
+MATCH_COST = 256  # instructions charged per match (about its time in Python)
+_TABLE = 160  # estimated Lua bytes of a table (plus a slot per entry below)
+_SLOT = 96
+_STRING = 48
 
 # A part of a parsed replacement template: literal bytes, or a group number or name.
 _Part = bytes | int
@@ -46,9 +62,23 @@ _LATIN1 = _options(latin1=True)
 class Regexes:
     """The regex library of one run (with a small cache of compiled patterns)."""
 
-    def __init__(self, new_table: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        new_table: Callable[[], Any],
+        memory: Callable[[], Memory | None],
+        work: Callable[[int], None] | None = None,
+    ) -> None:
         self._new_table = new_table
+        self._memory = memory
+        self._work = work
         self._cache: dict[bytes, Any] = {}
+
+    def _finditer(self, compiled: Any, subject: bytes) -> Any:
+        """``compiled.finditer(subject)``, reporting the work every ``_WORK_EVERY`` matches."""
+        for count, m in enumerate(compiled.finditer(subject), 1):
+            if self._work is not None and count % _WORK_EVERY == 0:
+                self._work(_WORK_EVERY * MATCH_COST)
+            yield m
 
     def compile(self, pattern: bytes, fname: str) -> Any:
         compiled = self._cache.get(pattern)
@@ -58,6 +88,29 @@ class Regexes:
                 self._cache.clear()
             self._cache[pattern] = compiled
         return compiled
+
+    def _room(self) -> int:
+        memory = self._memory()
+        return memory.headroom() if memory is not None else 2**62
+
+    def _reserve(self, size: int) -> None:
+        memory = self._memory()
+        if memory is not None:
+            memory.reserve(size)
+
+    def _matches(self, compiled: Any, subject: bytes, limit: int, extra: int = 0) -> tuple[list[Any], int]:
+        """Up to ``limit`` matches (0: all) and the Lua memory their tables need."""
+        room = self._room()
+        matches: list[Any] = []
+        size = _TABLE
+        for m in self._finditer(compiled, subject):
+            if limit and len(matches) >= limit:
+                break
+            size += _match_size(m) + extra
+            if size > room:
+                raise LimitExceeded("memory")
+            matches.append(m)
+        return matches, size
 
     def _match_table(self, m: Any) -> Any:
         table = self._new_table()
@@ -72,12 +125,16 @@ class Regexes:
     def callbacks(self) -> dict[str, Callable[..., tuple[Any, ...]]]:
         def regex_match(subject: bytes, pattern: bytes) -> tuple[Any]:
             m = self.compile(pattern, "regex.match").search(subject)
-            return (None if m is None else self._match_table(m),)
+            if m is None:
+                return (None,)
+            self._reserve(_match_size(m))
+            return (self._match_table(m),)
 
         def regex_match_all(subject: bytes, pattern: bytes) -> tuple[Any]:
-            compiled = self.compile(pattern, "regex.match_all")
+            matches, size = self._matches(self.compile(pattern, "regex.match_all"), subject, 0)
+            self._reserve(size)
             table = self._new_table()
-            for index, m in enumerate(compiled.finditer(subject), 1):
+            for index, m in enumerate(matches, 1):
                 table[index] = self._match_table(m)
             return (table,)
 
@@ -85,13 +142,19 @@ class Regexes:
             compiled = self.compile(pattern, "regex.gsub")
             limit = _count(count, "regex.gsub", "count")
             template = _parse_template(repl, compiled)
+            room = self._room()
             out: list[bytes] = []
+            size = 0
             pos = 0
-            for done, m in enumerate(compiled.finditer(subject)):
+            for done, m in enumerate(self._finditer(compiled, subject)):
                 if limit and done >= limit:
                     break
+                piece = _expand(template, m)
+                size += m.start() - pos + len(piece)
+                if size > room:
+                    raise LimitExceeded("memory")
                 out.append(subject[pos : m.start()])
-                out.append(_expand(template, m))
+                out.append(piece)
                 pos = m.end()
             out.append(subject[pos:])
             return (b"".join(out),)
@@ -99,25 +162,34 @@ class Regexes:
         def regex_spans(subject: bytes, pattern: bytes, count: Any) -> tuple[Any]:
             compiled = self.compile(pattern, "regex.gsub")
             limit = _count(count, "regex.gsub", "count")
+            matches, size = self._matches(compiled, subject, limit, extra=_TABLE + 3 * _SLOT)
+            self._reserve(size)
             spans = self._new_table()
-            n = 0
-            for m in compiled.finditer(subject):
-                if limit and n >= limit:
-                    break
-                n += 1
+            for n, m in enumerate(matches, 1):
                 span = self._new_table()
                 span[1] = m.start() + 1
                 span[2] = m.end()
                 span[3] = self._match_table(m)
                 spans[n] = span
-            spans[b"n"] = n
+            spans[b"n"] = len(matches)
             return (spans,)
 
         def regex_split(subject: bytes, pattern: bytes, maxsplit: Any) -> tuple[Any]:
             compiled = self.compile(pattern, "regex.split")
             limit = _count(maxsplit, "regex.split", "maxsplit")
+            room = self._room()
+            # Every part is a slice of the subject, plus one table slot and string header.
+            parts_estimate = len(subject) + _TABLE
+            for count, _ in enumerate(self._finditer(compiled, subject), 1):
+                if limit and count > limit:
+                    break
+                parts_estimate += (_SLOT + _STRING) * (2 + compiled.groups)
+                if parts_estimate > room:
+                    raise LimitExceeded("memory")
+            parts = compiled.split(subject, limit)
+            self._reserve(parts_estimate)
             table = self._new_table()
-            for index, part in enumerate(compiled.split(subject, limit), 1):
+            for index, part in enumerate(parts, 1):
                 table[index] = b"" if part is None else part
             return (table,)
 
@@ -127,7 +199,21 @@ class Regexes:
             "regex_gsub": regex_gsub,
             "regex_spans": regex_spans,
             "regex_split": regex_split,
+            "find_plain": find_plain,
         }
+
+
+def find_plain(subject: bytes, pattern: bytes, init: int) -> tuple[int | None]:
+    """The 1-based position of ``pattern`` in ``subject`` from ``init`` (1-based), or None.
+    ``bytes.find`` runs in linear time for long patterns (two-way search)."""
+    at = subject.find(pattern, max(0, int(init) - 1))
+    return (None if at < 0 else at + 1,)
+
+
+def _match_size(m: Any) -> int:
+    """Lua bytes of ``_match_table(m)``: a table with the match, its groups and named groups."""
+    strings = [m.group(0), *m.groups(), *(m.group(i) for i in m.re.groupindex.values())]
+    return _TABLE + sum(_SLOT + _STRING + (len(g) if g else 0) for g in strings)
 
 
 def _count(value: Any, fname: str, name: str) -> int:

@@ -8,10 +8,10 @@ driver's job (``_driver.drive`` does it synchronously; an async driver can await
 which it calls ``resume(outcome)``. Requests that need no waiting (a refused write, bad
 arguments) are answered here without returning to the driver.
 
-Limits that the host notices (call limit, wall clock during a call or a sleep) end the run
-here at once, without resuming the script; limits noticed inside Lua (instructions, memory,
-output, wall clock in the hook) are sticky there (see core.lua) and reported here whatever
-the script's ``pcall`` did.
+Limits that the host notices (call limit, wall clock during a call or a sleep, a provider
+result too large for the memory left) end the run here at once, without resuming the script;
+limits noticed inside Lua (instructions, memory, output, wall clock in a tick) are sticky
+there (see core.lua) and reported here whatever the script's ``pcall`` did.
 
 ``start``/``resume`` never raise for anything the script does. Exceptions raised by the
 host's own callbacks (``on_output``, ``on_call``, ``clock``) propagate to the caller.
@@ -31,24 +31,27 @@ import structlog
 from . import _json
 from ._bridge import Bridge, CallResult, Outcome, ProviderCall, Reply, Request, Sleep
 from ._catalog import Catalog
-from ._convert import Converter, Mode
+from ._convert import Budget, Converter, Mode
 from ._docs import Docs
 from ._env import HOST_CHUNK_NAME, Sandbox, create_sandbox
 from ._envelope import FAILED, LIMIT_EXCEEDED, SUCCEEDED, Envelope
 from ._errors import (
-    ARGUMENT_ERROR,
-    INTERNAL_ERROR,
-    PERMISSION_DENIED,
-    RUNTIME_ERROR,
-    SYNTAX_ERROR,
+    API,
+    INTERNAL,
+    PERMISSION,
+    RUNTIME,
+    SYNTAX,
+    VALIDATION,
     ConversionError,
     LimitExceeded,
     PermissionDenied,
     ScriptError,
 )
 from ._host import HostAbort
+from ._instrument import InstrumentError, instrument
 from ._limits import Limits
 from ._lupa import lua54
+from ._memory import MARGIN
 from ._output import Output
 from ._provider import Provider
 from ._regex import Regexes
@@ -59,6 +62,8 @@ _MEMORY_ERROR = b"not enough memory"
 _POST_RUN_HEADROOM = 4 * 1024 * 1024
 _MAX_MESSAGE = 16 * 1024  # characters of an error message kept in the envelope
 _HOST_PREFIX = re.compile(rf"^{re.escape(HOST_CHUNK_NAME)}:\d+: ")
+_SCRIPT_ERROR_TYPES = frozenset({RUNTIME, API, PERMISSION, VALIDATION, INTERNAL})
+_MIN_NODES = 65_536  # values a conversion may visit, at least (see _max_nodes)
 
 
 @dataclass(frozen=True)
@@ -110,11 +115,15 @@ class ScriptRun:
         self._abort: BaseException | None = None
         self._pending: Request | None = None
         self._lua: Any = None
+        self._sandbox: Sandbox | None = None
         self._control: dict[str, Any] = {}
         self._converter: Converter | None = None
         self._bridge: Bridge | None = None
         self._setup_memory = 0
         self._output = Output(self._limits.output_bytes, on_output)
+        # Host conversions may visit this many values: about what a table of that many
+        # entries costs Lua, so the host's copies stay proportional to the memory limit.
+        self._max_nodes = max(_MIN_NODES, self._limits.memory_bytes // 32)
 
     # Driver interface -----------------------------------------------------------------------
 
@@ -126,18 +135,27 @@ class ScriptRun:
             try:
                 self._setup()
             except ConversionError as exc:
-                return self._finish_without_lua(ARGUMENT_ERROR, f"job args: {exc}")
-            except lua54.LuaMemoryError:
-                return self._finish_without_lua("memory_limit", self._limits.describe("memory_limit"))
-            ok, *error = _values(self._control["load_main"](self._source, f"={self._chunk}".encode()))
+                return self._finish_without_lua(ScriptError(VALIDATION, f"job args: {exc}"))
+            except (LimitExceeded, lua54.LuaMemoryError):
+                return self._finish_without_lua(LimitExceeded("memory", self._limits.describe("memory")))
+            try:
+                instrumented, reserved_line = instrument(self._source), None
+            except InstrumentError as exc:
+                instrumented, reserved_line = False, exc.line
+            chunk = f"={self._chunk}".encode()
+            ok, *error = _values(self._control["load_main"](self._source, instrumented, chunk, reserved_line))
             if not ok:
                 return self._finish("syntax", error[0])
             return self._advance(())
         except HostAbort as abort:
             raise abort.exception from None
+        except LimitExceeded as exc:
+            return self._finish("limit", limit=exc.limit)
         except lua54.LuaMemoryError:
-            return self._finish("limit", limit="memory_limit")
+            return self._finish("limit", limit="memory")
         except Exception as exc:
+            if self._abort is not None:  # the host's clock failed while Lua ran
+                raise self._abort from None
             return self._finish_internal(exc)
 
     def resume(self, outcome: Outcome) -> Step:
@@ -148,17 +166,19 @@ class ScriptRun:
         try:
             if isinstance(request, Sleep):
                 if request.ends_run:
-                    return self._finish("limit", limit="wall_clock_limit")
+                    return self._finish("limit", limit="wall_clock")
                 return self._advance((True,))
             assert self._bridge is not None and isinstance(outcome, CallResult)
             reply = self._bridge.complete(request, outcome)
             if self._now() >= self.deadline:
-                return self._finish("limit", limit="wall_clock_limit")
+                return self._finish("limit", limit="wall_clock")
             return self._advance(reply)
         except HostAbort as abort:
             raise abort.exception from None
+        except LimitExceeded as exc:
+            return self._finish("limit", limit=exc.limit)
         except lua54.LuaMemoryError:
-            return self._finish("limit", limit="memory_limit")
+            return self._finish("limit", limit="memory")
         except Exception as exc:
             return self._finish_internal(exc)
 
@@ -184,11 +204,12 @@ class ScriptRun:
                 deadline=self.deadline,
                 new_error=sandbox.control["new_error"],
                 on_call=self._on_call,
+                budget=self._budget,
             )
             return {
-                **self._output.callbacks(sandbox.converter),
+                **self._output.callbacks(),
                 **_json.callbacks(sandbox.converter),
-                **Regexes(sandbox.lua.table).callbacks(),
+                **Regexes(sandbox.lua.table, lambda: sandbox.converter.memory, self._host_work).callbacks(),
                 **Docs(catalog).callbacks(),
                 "resolve": self._bridge.resolve,
             }
@@ -202,10 +223,23 @@ class ScriptRun:
             job_id=self._job_id,
             job_args=self._args,
         )
+        self._sandbox = sandbox
         self._lua = sandbox.lua
         self._control = sandbox.control
         self._converter = sandbox.converter
         self._setup_memory = sandbox.setup_memory
+
+    def _budget(self, limit: str, max_bytes: int, indent: int = 0) -> Budget:
+        """A conversion budget: ``max_bytes`` of JSON for ``limit``, the node cap, the work."""
+        return Budget(limit, max_bytes, self._max_nodes, self._host_work, indent)
+
+    def _host_work(self, units: int) -> None:
+        """Work the host did for the script (conversions, regex matches): check the wall
+        clock and charge ``units`` instructions; raises the limit that is exceeded."""
+        if self._now() >= self.deadline:
+            raise LimitExceeded("wall_clock")
+        if not self._control["charge_host"](units):
+            raise LimitExceeded("instructions")
 
     def _now(self) -> float:
         """The injected clock; its exceptions belong to the host and end the run."""
@@ -241,7 +275,7 @@ class ScriptRun:
             seconds = float(fields[1])
             left = self.deadline - self._now()
             if left <= 0:
-                return self._finish("limit", limit="wall_clock_limit")
+                return self._finish("limit", limit="wall_clock")
             request = Sleep(left, ends_run=True) if seconds >= left else Sleep(seconds)
         elif kind == b"call":
             assert self._bridge is not None
@@ -264,7 +298,7 @@ class ScriptRun:
         chunk raised ``value``), "syntax" (``value``: the message) or "limit" (the host
         stopped the run at ``limit``)."""
         if self._lua is None:
-            return self._finish_without_lua(INTERNAL_ERROR, "internal error: no runtime")
+            return self._finish_without_lua(ScriptError(INTERNAL, "internal error: no runtime"))
         try:
             envelope = self._envelope(how, value, limit)
         except HostAbort:
@@ -277,20 +311,21 @@ class ScriptRun:
     def _envelope(self, how: str, value: Any, limit: str | None) -> Envelope:
         lua, control = self._lua, self._control
         # Room for the work below, whatever the script left allocated.
-        lua.set_max_memory(self._limits.memory_bytes + self._setup_memory + _POST_RUN_HEADROOM)
-        tripped, counted = _values(control["limit_state"]())
+        assert self._sandbox is not None
+        lua.set_max_memory(self._sandbox.memory.limit + MARGIN + _POST_RUN_HEADROOM)
+        tripped, counted, peak = _values(control["limit_state"]())
         if self._abort is not None or tripped == b"aborted":
             raise HostAbort(self._abort or RuntimeError("run aborted"))
         if limit is None and tripped is not None:
             limit = tripped.decode()
         if limit is None and how == "error" and isinstance(value, bytes) and value == _MEMORY_ERROR:
-            limit = "memory_limit"
+            limit = "memory"
 
         result: list[Any] | None = None
         failure: ScriptError | None = None
         if how == "syntax":
             message = _clip(_text(value))
-            failure = ScriptError(SYNTAX_ERROR, message, self._line_of(message))
+            failure = ScriptError(SYNTAX, message, self._line_of(message))
         elif limit is not None:
             traceback, line = self._traceback()
             failure = LimitExceeded(limit, self._limits.describe(limit), line, traceback)
@@ -311,33 +346,24 @@ class ScriptRun:
             output=self._output.text,
             error=failure,
             execution_time_ms=self._elapsed_ms(),
-            memory_usage=lua.get_memory_used(),
+            memory_usage=max(int(lua.get_memory_used()), int(peak) - self._base_memory()),
             instructions=int(counted),
             integration_calls=list(self._bridge.calls) if self._bridge else [],
             meta={"permission_bypassed": self._allow_writes},
         )
 
-    def _convert_results(self, results: Any) -> tuple[list[Any] | None, ScriptError | None]:
-        assert self._converter is not None
-        values: list[Any] = []
-        for index in range(1, int(results[b"n"]) + 1):
-            try:
-                values.append(self._converter.to_python(results[index], mode=Mode.JSON))
-            except ConversionError as exc:
-                return None, ScriptError(RUNTIME_ERROR, f"return value #{index}: {exc}")
-        size = len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
-        if size > self._limits.result_bytes:
-            return None, LimitExceeded(
-                "result_size_limit",
-                f"{self._limits.describe('result_size_limit')}: the result is {size} bytes",
-            )
+    def _convert_results(self, text: Any) -> tuple[list[Any] | None, ScriptError | None]:
+        """The returned values, encoded as a JSON array by env.lua within result_bytes."""
+        values = json.loads(bytes(text).decode("utf-8", "replace"))
         return values, None
 
     def _describe_table(self, value: Any) -> str:
         """A table raised with ``error({...})`` and no ``message`` field, shown as JSON."""
+        assert self._converter is not None
+        budget = Budget("result_size", _MAX_MESSAGE, 4096)
         try:
-            rendered = json.dumps(self._converter.to_python(value, mode=Mode.JSON), ensure_ascii=False)
-        except Exception:  # a table JSON cannot show (cycles, functions)
+            rendered = json.dumps(self._converter.to_python(value, mode=Mode.JSON, budget=budget), ensure_ascii=False)
+        except (ConversionError, LimitExceeded):  # a table JSON cannot show (cycles, functions, size)
             return "(error object is a table value)"
         return f"error object: {rendered}"
 
@@ -345,18 +371,20 @@ class ScriptRun:
         info = (*_values(self._control["error_info"](value)), None, None, None)
         kind, message, error_type, noted_line = info[:4]
         if kind in (b"string", b"number"):
-            text, error_type = _text(message), RUNTIME_ERROR
+            text, error_type = _text(message), RUNTIME
         elif kind == b"table":
             text = _text(message) if message is not None else self._describe_table(value)
-            error_type = _text(error_type) if error_type is not None else RUNTIME_ERROR
+            error_type = _text(error_type) if error_type is not None else RUNTIME
+            if error_type not in _SCRIPT_ERROR_TYPES:  # a script may rewrite the field
+                error_type = RUNTIME
         else:
-            text, error_type = f"(error object is a {_text(kind)} value)", RUNTIME_ERROR
+            text, error_type = f"(error object is a {_text(kind)} value)", RUNTIME
         text = _clip(_HOST_PREFIX.sub("", text))
         traceback, first_line = self._traceback()
         line = self._line_of(text)
         if line is None:
             line = noted_line if noted_line is not None else first_line
-        if error_type == PERMISSION_DENIED:
+        if error_type == PERMISSION:
             return PermissionDenied(text, line, traceback)
         return ScriptError(error_type, text, line, traceback)
 
@@ -377,17 +405,19 @@ class ScriptRun:
         first = self._line_of(frames[0].strip())
         return "stack traceback:\n" + "\n".join(frames), first
 
+    def _base_memory(self) -> int:
+        """What lupa counts before ``max_memory`` applies (its own base usage)."""
+        return int(self._lua.get_memory_used(total=True)) - int(self._lua.get_memory_used())
+
     def _elapsed_ms(self) -> float:
         return round(max(0.0, self._now() - self._started) * 1000, 3)
 
     def _finish_internal(self, exc: Exception) -> Finished:
         log.exception("sandbox run failed", job_id=self._job_id)
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        return self._finish_without_lua(INTERNAL_ERROR, message)
+        return self._finish_without_lua(ScriptError(INTERNAL, "internal error in the sandbox"))
 
-    def _finish_without_lua(self, error_type: str, message: str) -> Finished:
-        status = LIMIT_EXCEEDED if error_type == "memory_limit" else FAILED
-        error = LimitExceeded(error_type, message) if status == LIMIT_EXCEEDED else ScriptError(error_type, message)
+    def _finish_without_lua(self, error: ScriptError) -> Finished:
+        status = LIMIT_EXCEEDED if isinstance(error, LimitExceeded) else FAILED
         memory = None
         if self._lua is not None:
             try:
@@ -409,6 +439,7 @@ class ScriptRun:
 
     def _release(self) -> None:
         self._lua = None
+        self._sandbox = None
         self._control = {}
         self._converter = None
         self._pending = None

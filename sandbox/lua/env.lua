@@ -2,14 +2,16 @@
 The environment scripts run in: a curated copy of the standard library plus the luaq
 libraries (app.integrations, print/dump, sleep, json, regex, docs, job).
 
-Runs once per LuaRuntime on the real globals, right after core.lua. Arguments: `core` (from
-core.lua), `host` (Python callbacks) and `config`. Returns the environment table.
+Runs once per LuaRuntime on the real globals, after core.lua, library.lua and patterns.lua.
+Arguments: `core` (from core.lua), `host` (Python callbacks), `config`, `library` (table
+functions), `patterns` (string matching functions) and `json_lib` (the encoder). Returns the
+environment table.
 
 The same rules as in core.lua apply: values the script controls are only touched with raw
 functions, and Python callbacks are kept in locals.
 ]]
 
-local core, host, config = ...
+local core, host, config, library, patterns, json_lib = ...
 
 local type, select, error, tostring, pairs, ipairs = type, select, error, tostring, pairs, ipairs
 local rawget, rawset = rawget, rawset
@@ -17,7 +19,7 @@ local real_setmetatable = setmetatable
 local raw_metatable = debug.getmetatable
 local format, string_sub = string.format, string.sub
 local concat = table.concat
-local wrap_host, request, new_error = core.wrap_host, core.request, core.new_error
+local wrap_host, request, new_error, charge = core.wrap_host, core.request, core.new_error, core.charge
 local call_line, note_index, raise_at = core.call_line, core.note_index, core.raise_at
 local NULL, OBJECT_MT, ARRAY_MT = core.NULL, core.OBJECT_MT, core.ARRAY_MT
 
@@ -36,7 +38,7 @@ env.xpcall = core.xpcall
 env.getmetatable = core.getmetatable
 env.setmetatable = core.setmetatable
 env.load = core.load
-env.unpack = table.unpack
+env.unpack = library.unpack
 env._G = env
 env._VERSION = _VERSION
 
@@ -52,10 +54,19 @@ end
 
 local strings = copy(string, { dump = true })
 strings.rep = core.string_rep
+strings.find = patterns.find
+strings.match = patterns.match
+strings.gmatch = patterns.gmatch
+strings.gsub = patterns.gsub
 env.string = strings
 
 local tables = copy(table)
 tables.move = core.table_move
+tables.insert = library.insert
+tables.remove = library.remove
+tables.concat = library.concat
+tables.unpack = library.unpack
+tables.sort = library.sort
 env.table = tables
 
 env.math = copy(math)
@@ -71,38 +82,73 @@ function env.collectgarbage(option)
   return 0
 end
 
+local encode, encode_error = json_lib.encode, json_lib.encode_error
+local real_pcall = pcall
+
+-- The returned values as a JSON array, within the result size limit.
+local function encode_results(r)
+  local parts, room = {}, config.result_bytes - 2
+  for i = 1, r.n do
+    local ok, text = real_pcall(encode, r[i], false, false, room, "result_size")
+    if not ok then
+      local message = encode_error(text)
+      if message ~= nil then
+        error(format("return value #%d: %s", i, message), 0)
+      end
+      error(text, 0)
+    end
+    room = room - #text - 1
+    parts[i] = text
+  end
+  return "[" .. concat(parts, ",", 1, r.n) .. "]"
+end
+
 -- Method calls on strings use the script's string table; getmetatable("") gets a stand-in.
 local string_mt = raw_metatable("")
 string_mt.__index = strings
 string_mt.__metatable = { __index = strings }
-core.set_env(env, strings)
+core.set_env(env, strings, encode_results)
 
 -- print / dump --------------------------------------------------------------------------------
 
-local render = wrap_host(host.render, 3)
-local emit = wrap_host(host.emit, 2)
+-- Tables without a __tostring print as compact JSON (encoded here, within what is left of the
+-- output limit); everything else through tostring, in the script's context.
+local host_print = wrap_host(host.print, 2)
+local output_room = wrap_host(host.output_room, 2)
 
-local function text_of(v)
-  if type(v) == "table" then
-    local mt = raw_metatable(v)
-    if mt == nil or rawget(mt, "__tostring") == nil then
-      return render(v, false)
-    end
+local function render(v, pretty, room)
+  local ok, text = real_pcall(encode, v, true, pretty, room, "output")
+  if not ok then
+    error(text, 0) -- limits only: display mode has no encoding errors
   end
-  return tostring(v)
+  return text
 end
 
 function env.print(...)
   local n = select("#", ...)
   local parts = {}
+  local room = nil
   for i = 1, n do
-    parts[i] = text_of((select(i, ...)))
+    local v = (select(i, ...))
+    if type(v) == "table" then
+      local mt = raw_metatable(v)
+      if mt ~= nil and rawget(mt, "__tostring") ~= nil then
+        v = tostring(v)
+      else
+        room = room or output_room()
+        v = render(v, false, room)
+        room = room - #v - 1
+      end
+    elseif type(v) ~= "string" then
+      v = tostring(v)
+    end
+    parts[i] = v
   end
-  emit(concat(parts, "\t", 1, n))
+  host_print(concat(parts, "\t", 1, n))
 end
 
 function env.dump(...)
-  emit(render((...), true))
+  host_print(render((...), true, output_room()))
   return ...
 end
 
@@ -117,7 +163,6 @@ end
 
 -- json ----------------------------------------------------------------------------------------
 
-local json_encode = wrap_host(host.json_encode, 2)
 local json_decode = wrap_host(host.json_decode, 2)
 
 local function mark(t, mt, name)
@@ -141,9 +186,18 @@ env.json = {
       if type(options) ~= "table" then
         error("json.encode: options must be a table", 2)
       end
-      pretty = options.pretty and true or false
+      pretty = rawget(options, "pretty") and true or false
     end
-    local text = json_encode(value, pretty)
+    -- The text is built in pieces, then joined: it must fit twice in the memory left.
+    local room = (config.memory_total - collectgarbage("count") * 1024) // 2
+    local ok, text = real_pcall(encode, value, false, pretty, room, "memory")
+    if not ok then
+      local message = encode_error(text)
+      if message ~= nil then
+        error("json.encode: " .. message, 2)
+      end
+      error(text, 0)
+    end
     return text
   end,
   decode = function(text)
@@ -187,20 +241,27 @@ local function count_arg(v, fname, n)
   return v
 end
 
+-- RE2 runs in linear time in C: charge it by the subject's length.
+local function subject_arg(v, fname)
+  v = text_arg(v, fname, 1)
+  charge(#v >> 4)
+  return v
+end
+
 env.regex = {
   match = function(subject, pattern)
-    local m = rx_match(text_arg(subject, "regex.match", 1), text_arg(pattern, "regex.match", 2))
+    local m = rx_match(subject_arg(subject, "regex.match"), text_arg(pattern, "regex.match", 2))
     return m
   end,
   match_all = function(subject, pattern)
     local ms = rx_match_all(
-      text_arg(subject, "regex.match_all", 1),
+      subject_arg(subject, "regex.match_all"),
       text_arg(pattern, "regex.match_all", 2)
     )
     return ms
   end,
   gsub = function(subject, pattern, replacement, count)
-    subject = text_arg(subject, "regex.gsub", 1)
+    subject = subject_arg(subject, "regex.gsub")
     pattern = text_arg(pattern, "regex.gsub", 2)
     count = count_arg(count, "regex.gsub", 4)
     if type(replacement) ~= "function" then
@@ -229,7 +290,7 @@ env.regex = {
   end,
   split = function(subject, pattern, maxsplit)
     local parts = rx_split(
-      text_arg(subject, "regex.split", 1),
+      subject_arg(subject, "regex.split"),
       text_arg(pattern, "regex.split", 2),
       count_arg(maxsplit, "regex.split", 3)
     )
@@ -269,7 +330,7 @@ local function integration_function(provider, account, canonical, path)
       args = {}
     elseif type(args) ~= "table" then
       local message = format("%s expects one table argument, got %s", path, type(args))
-      raise_at(new_error("argument_error", message), call_line(1))
+      raise_at(new_error("validation", message, "argument_error"), call_line(1))
     end
     local result = request("call", provider, account, canonical, path, args)
     return result

@@ -123,7 +123,7 @@ def test_a_413_html_page_is_a_clean_api_error(clock):
         clock=clock,
         sleep=clock.sleep,
     )
-    assert envelope.result == [False, 413, "api_error", "replicate.create_file: 413 Request Entity Too Large"]
+    assert envelope.result == [False, 413, "api", "replicate.create_file: 413 Request Entity Too Large"]
     assert sim.requests[0].status == 413
 
 
@@ -169,12 +169,12 @@ def test_argument_errors_name_the_problem_and_send_nothing(lua, sim):
     )
     assert envelope.result == [
         [
-            "argument_error: replicate.create_prediction: missing required argument 'version' for replicate.create_prediction",
-            "argument_error: replicate.create_prediction: unknown argument 'webhok' for replicate.create_prediction; "
+            "validation: replicate.create_prediction: missing required argument 'version' for replicate.create_prediction",
+            "validation: replicate.create_prediction: unknown argument 'webhok' for replicate.create_prediction; "
             "did you mean 'webhook'?",
-            "argument_error: replicate.create_prediction: argument 'input' for replicate.create_prediction must be "
+            "validation: replicate.create_prediction: argument 'input' for replicate.create_prediction must be "
             "a table with named fields (object), got a string",
-            "argument_error: replicate.create_prediction: unknown argument 'body.extra' for "
+            "validation: replicate.create_prediction: unknown argument 'body.extra' for "
             "replicate.create_prediction; valid: body.input, body.stream, body.version, body.webhook, "
             "body.webhook_events_filter",
             "replicate.get_prediction: missing required argument 'prediction_id' for replicate.get_prediction "
@@ -273,6 +273,6 @@ def test_create_file_content_is_bytes_a_data_url_or_an_attachment_never_a_path(s
     )
     sizes, error_type, message = envelope.result
     assert sizes == ["upload:application/octet-stream:11", "upload:text/plain:5", "photo.png:image/png:13"]
-    assert error_type == "argument_error"
+    assert error_type == "validation"
     assert "looks like a path on the host" in message and "--allow-read" in message
     assert len(sim.requests) == 3

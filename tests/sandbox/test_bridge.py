@@ -39,7 +39,7 @@ def test_missing_argument_table_sends_an_empty_object(run, provider):
 def test_unknown_function_names_the_nearest_functions(run):
     """An unknown function fails where it is indexed and suggests the close names."""
     envelope = run("local x = 1\nlocal f = app.integrations.replicate.get_acount")
-    assert envelope.error.type == "unknown_function"
+    assert envelope.error.type == "validation"
     assert envelope.error.message == (
         "unknown function app.integrations.replicate.get_acount; did you mean: get_account, get_authenticated_account?"
     )
@@ -49,14 +49,14 @@ def test_unknown_function_names_the_nearest_functions(run):
 def test_unknown_account_names_the_nearest_accounts(run):
     """An unknown account fails with the close account names."""
     envelope = run("return app.integrations.replicate.wrok.get_account()")
-    assert envelope.error.type == "unknown_account"
+    assert envelope.error.type == "validation"
     assert envelope.error.message == ("unknown account app.integrations.replicate.wrok; did you mean: work?")
 
 
 def test_unknown_function_under_an_account_is_reported(run):
     """Under a named account, only function names resolve."""
     envelope = run("return app.integrations.replicate.work.get_predicton({})")
-    assert envelope.error.type == "unknown_function"
+    assert envelope.error.type == "validation"
     assert "app.integrations.replicate.work.get_predicton" in envelope.error.message
     assert "get_prediction" in envelope.error.message
 
@@ -64,21 +64,23 @@ def test_unknown_function_under_an_account_is_reported(run):
 def test_unknown_integration_names_the_known_ones(run):
     """app.integrations.<unknown> names the integrations there are."""
     envelope = run("return app.integrations.replicat.get_account()")
-    assert envelope.error.type == "unknown_function"
+    assert envelope.error.type == "validation"
     assert envelope.error.message == ("unknown integration app.integrations.replicat; did you mean: replicate?")
 
 
 def test_unknown_names_are_catchable(run):
-    """A lookup error can be caught with pcall and carries its type."""
-    envelope = run("local ok, e = pcall(function() return app.integrations.replicate.nope end)\nreturn ok, e.type")
-    assert envelope.result == [False, "unknown_function"]
+    """A lookup error can be caught with pcall and carries its type and kind."""
+    envelope = run(
+        "local ok, e = pcall(function() return app.integrations.replicate.nope end)\nreturn ok, e.type, e.kind"
+    )
+    assert envelope.result == [False, "validation", "unknown_function"]
 
 
 def test_write_without_allow_writes_is_permission_denied(run, provider):
     """A write function without allow_writes raises permission_denied and is not called."""
     envelope = run("local p = app.integrations.replicate.create_prediction({})\nreturn p")
     assert envelope.status == "failed"
-    assert envelope.error.type == "permission_denied"
+    assert envelope.error.type == "permission"
     assert isinstance(envelope.error, PermissionDenied)
     assert envelope.error.message == (
         "replicate.create_prediction is a write operation; writes need --force (allow_writes)"
@@ -89,12 +91,12 @@ def test_write_without_allow_writes_is_permission_denied(run, provider):
 
 
 def test_permission_denied_is_catchable(run):
-    """permission_denied is an ordinary catchable error value."""
+    """A refused write is an ordinary catchable error value (type permission)."""
     envelope = run(
-        "local ok, e = pcall(app.integrations.replicate.create_prediction, {})\nreturn ok, e.type, tostring(e)"
+        "local ok, e = pcall(app.integrations.replicate.create_prediction, {})\nreturn ok, e.type, e.kind, tostring(e)"
     )
-    assert envelope.result[:2] == [False, "permission_denied"]
-    assert envelope.result[2].startswith("replicate.create_prediction is a write operation")
+    assert envelope.result[:3] == [False, "permission", "permission_denied"]
+    assert envelope.result[3].startswith("replicate.create_prediction is a write operation")
 
 
 def test_write_with_allow_writes_is_called(run, provider):
@@ -108,11 +110,12 @@ def test_write_with_allow_writes_is_called(run, provider):
 
 
 def test_provider_error_is_catchable_and_carries_its_fields(run):
-    """A provider error is a catchable value with status, title, detail, operation, type."""
+    """A provider error is a catchable value with status, title, detail, operation, type and
+    the provider's own error_type as kind."""
     envelope = run(
         """
         local ok, e = pcall(app.integrations.replicate.get_prediction, {prediction_id = "x"})
-        return ok, e.status, e.title, e.detail, e.operation, e.type, e.message, tostring(e)
+        return ok, e.status, e.title, e.detail, e.operation, e.type, e.kind, e.message, tostring(e)
         """
     )
     message = "replicate.get_prediction: 404 Not Found: prediction not found"
@@ -122,6 +125,7 @@ def test_provider_error_is_catchable_and_carries_its_fields(run):
         "Not Found",
         "prediction not found",
         "replicate.get_prediction",
+        "api",
         "api_error",
         message,
         message,
@@ -147,32 +151,43 @@ def test_uncaught_provider_error_reports_its_type_and_call_line(run):
     """An uncaught provider error ends the run with its error_type and the caller's line."""
     envelope = run('local a = 1\nreturn app.integrations.replicate.get_prediction({prediction_id="x"})')
     assert envelope.status == "failed"
-    assert envelope.error.type == "api_error"
+    assert envelope.error.type == "api"
     assert envelope.error.message == "replicate.get_prediction: 404 Not Found: prediction not found"
     assert envelope.error.line == 2
 
 
-@pytest.mark.parametrize("error_type", ["argument_error", "transport_error", "configuration_error", "api_error"])
-def test_provider_error_type_becomes_the_envelope_error_type(run, provider, error_type):
-    """The provider exception's error_type is the envelope's error.type when uncaught."""
+@pytest.mark.parametrize(
+    ("error_type", "expected"),
+    [
+        ("argument_error", "validation"),
+        ("transport_error", "api"),
+        ("configuration_error", "api"),
+        ("api_error", "api"),
+        ("some_new_error", "api"),
+    ],
+)
+def test_provider_error_type_maps_onto_the_envelope_error_type(run, provider, error_type, expected):
+    """The provider exception's error_type decides error.type when uncaught (and stays as kind)."""
     provider.set_result("get_prediction", StubError("nope", error_type=error_type))
     envelope = run('local p = app.integrations.replicate.get_prediction({prediction_id="x"})')
-    assert envelope.error.type == error_type
+    assert envelope.error.type == expected
     assert envelope.error.message == "replicate.get_prediction: nope"
+    caught = run('local ok, e = pcall(app.integrations.replicate.get_prediction, {prediction_id="x"}) return e.kind')
+    assert caught.result == [error_type]
 
 
 def test_untyped_provider_exception_is_an_internal_error_without_its_text(run, provider):
     """An exception without error_type becomes internal_error and hides its text."""
     provider.set_result("get_prediction", RuntimeError("secret token abc"))
     envelope = run('local p = app.integrations.replicate.get_prediction({prediction_id="x"})')
-    assert envelope.error.type == "internal_error"
+    assert envelope.error.type == "internal"
     assert "secret" not in envelope.error.message
 
 
 def test_non_table_argument_is_an_argument_error(run, provider):
     """Calling with something other than one table is an argument_error."""
     envelope = run('local p = app.integrations.replicate.get_prediction("abc")')
-    assert envelope.error.type == "argument_error"
+    assert envelope.error.type == "validation"
     assert "expects one table argument" in envelope.error.message
     assert envelope.error.line == 1
     assert provider.calls == []
@@ -286,7 +301,7 @@ def test_unconvertible_arguments_are_an_argument_error(run, provider):
         "return e.type, e.message"
     )
     assert envelope.result == [
-        "argument_error",
+        "validation",
         "replicate.get_prediction: invalid arguments: cannot convert a function to JSON at $.prediction_id",
     ]
     assert provider.calls == []
@@ -390,7 +405,7 @@ def test_a_second_provider_is_reachable_without_sandbox_changes(run, provider):
 def test_unknown_name_without_close_matches_lists_the_accounts(run):
     """With nothing close, the error names the accounts and where the functions are listed."""
     envelope = run("return app.integrations.replicate.zzz.get_account()")
-    assert envelope.error.type == "unknown_function"
+    assert envelope.error.type == "validation"
     assert envelope.error.message == (
         "unknown function or account app.integrations.replicate.zzz; "
         "accounts: default, work; functions: see docs.read('replicate')"

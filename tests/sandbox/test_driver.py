@@ -131,7 +131,7 @@ def test_invalid_job_args_fail_the_run_without_raising(clock):
         node = node["x"]
     envelope = run_script("return 1", args=deep, clock=clock, sleep=clock.sleep)
     assert envelope.status == "failed"
-    assert envelope.error.type == "argument_error"
+    assert envelope.error.type == "validation"
 
 
 def test_clock_exceptions_reach_the_caller(provider):

@@ -45,7 +45,7 @@ def test_failure_envelope_has_null_result_and_an_error_object(run):
     assert data["result"] is None
     assert data["output"] == "before"
     assert set(data["error"]) == {"type", "message", "line", "traceback"}
-    assert data["error"]["type"] == "runtime_error"
+    assert data["error"]["type"] == "runtime"
     assert data["error"]["message"] == "script:2: boom"
 
 
@@ -78,7 +78,7 @@ def test_syntax_error_reports_its_line(run):
     """A syntax error ends the run with syntax_error and the line Lua names."""
     envelope = run("local a = 1\nlocal b = 2\nlocal = 3")
     assert envelope.status == "failed"
-    assert envelope.error.type == "syntax_error"
+    assert envelope.error.type == "syntax"
     assert envelope.error.line == 3
     assert envelope.error.message.startswith("script:3:")
     assert envelope.error.traceback is None
@@ -87,7 +87,7 @@ def test_syntax_error_reports_its_line(run):
 def test_runtime_error_reports_line_and_script_only_traceback(run):
     """A runtime error gives its line and a traceback made of script lines only."""
     envelope = run("local t = nil\nlocal function f()\n  return t.x\nend\nlocal v = f()\nreturn v")
-    assert envelope.error.type == "runtime_error"
+    assert envelope.error.type == "runtime"
     assert envelope.error.line == 3
     assert "attempt to index a nil value" in envelope.error.message
     lines = envelope.error.traceback.splitlines()
@@ -107,7 +107,7 @@ def test_chunk_name_names_the_script_in_messages(run):
 def test_table_error_is_reported_by_its_message_field(run):
     """An error value that is a table with a message field is reported by that message."""
     envelope = run('error({message = "custom failure", code = 7})')
-    assert envelope.error.type == "runtime_error"
+    assert envelope.error.type == "runtime"
     assert envelope.error.message == "custom failure"
     assert envelope.error.line == 1
 
@@ -126,7 +126,7 @@ def test_function_in_result_fails_with_a_clear_message(run):
     """A returned value with no JSON form fails the run and names where it is."""
     envelope = run("return 1, {f = print}")
     assert envelope.status == "failed"
-    assert envelope.error.type == "runtime_error"
+    assert envelope.error.type == "runtime"
     assert envelope.error.message == "return value #2: cannot convert a function to JSON at $.f"
 
 
@@ -167,5 +167,5 @@ def test_forged_error_fields_do_not_run_script_code(run):
         error(e)
         """
     )
-    assert envelope.error.type == "runtime_error"
+    assert envelope.error.type == "runtime"
     assert envelope.error.message.startswith("error object: {")

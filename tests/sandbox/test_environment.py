@@ -146,7 +146,7 @@ def test_python_exceptions_never_reach_lua(run, provider):
     envelope = run(
         "local ok, e = pcall(app.integrations.replicate.list_predictions)\nreturn type(e), getmetatable(e), e.type"
     )
-    assert envelope.result == ["table", "error", "internal_error"]
+    assert envelope.result == ["table", "error", "internal"]
 
 
 def test_shebang_and_bom_are_ignored(run):

@@ -70,7 +70,7 @@ def test_instruction_limit_ends_an_endless_loop(run):
     envelope = run("local x = 0\nwhile true do x = x + 1 end", limits=small(instructions=100_000))
     assert envelope.status == "limit_exceeded"
     assert envelope.success is False
-    assert envelope.error.type == "instruction_limit"
+    assert envelope.error.limit == "instructions"
     assert envelope.error.message == "instruction limit exceeded (100000 instructions)"
     assert envelope.error.line == 2
     assert envelope.instructions == 100_000
@@ -95,7 +95,7 @@ def test_instruction_limit_survives_pcall_in_a_loop(run):
         """,
         limits=small(instructions=100_000),
     )
-    assert envelope.error.type == "instruction_limit"
+    assert envelope.error.limit == "instructions"
 
 
 def test_instruction_limit_cannot_be_reported_as_success(run):
@@ -114,7 +114,7 @@ def test_instruction_limit_survives_an_xpcall_handler_that_spins(run):
         "xpcall(function() while true do end end, function() while true do end end)",
         limits=small(instructions=100_000),
     )
-    assert envelope.error.type == "instruction_limit"
+    assert envelope.error.limit == "instructions"
 
 
 def test_xpcall_handler_runs_for_ordinary_errors(run):
@@ -134,14 +134,13 @@ def test_xpcall_handler_runs_for_ordinary_errors(run):
 def test_instruction_limit_applies_inside_coroutines(run, source):
     """Loops inside coroutines are counted and stopped too."""
     envelope = run(source, limits=small(instructions=100_000))
-    assert envelope.error.type == "instruction_limit"
+    assert envelope.error.limit == "instructions"
 
 
 def test_work_inside_c_functions_is_charged(run):
     """string.rep and table.move count their size against the instruction budget."""
-    assert run("return #table.move({}, 1, 1e12, 2)", limits=small(instructions=100_000)).error.type == (
-        "instruction_limit"
-    )
+    moved = run("return #table.move({}, 1, 1e12, 2)", limits=small(instructions=100_000))
+    assert moved.error.limit == "instructions"
     assert run('return #string.rep("", 1e15)').result == [0]
 
 
@@ -154,7 +153,7 @@ def test_wall_clock_ends_a_busy_script():
     from sandbox import run_script
 
     envelope = run_script("while true do end", clock=clock, sleep=clock.sleep, limits=small(wall_clock_seconds=2))
-    assert envelope.error.type == "wall_clock_limit"
+    assert envelope.error.limit == "wall_clock"
     assert envelope.error.message == "wall clock limit exceeded (2 seconds)"
 
 
@@ -171,7 +170,7 @@ def test_sleep_past_the_deadline_ends_the_run_at_the_deadline(run, clock):
     """A sleep longer than the time left sleeps until the deadline, then wall_clock_limit."""
     envelope = run("sleep(3)\nsleep(100)\nreturn 1", limits=small(wall_clock_seconds=10))
     assert clock.slept == [3, 7]
-    assert envelope.error.type == "wall_clock_limit"
+    assert envelope.error.limit == "wall_clock"
     assert envelope.error.line == 2
 
 
@@ -193,7 +192,7 @@ def test_time_in_provider_calls_counts_against_the_wall_clock(run, provider, clo
         "for i = 1, 10 do app.integrations.replicate.list_predictions() end",
         limits=small(wall_clock_seconds=10),
     )
-    assert envelope.error.type == "wall_clock_limit"
+    assert envelope.error.limit == "wall_clock"
     assert len(provider.calls) == 3
     assert envelope.instructions < 1000
 
@@ -204,7 +203,7 @@ def test_time_in_provider_calls_counts_against_the_wall_clock(run, provider, clo
 def test_memory_limit_ends_a_growing_table(run):
     """A table growing past memory_bytes ends the run with memory_limit."""
     envelope = run("local t = {} for i = 1, 1e8 do t[i] = i end", limits=small(memory_bytes=2 * 1024 * 1024))
-    assert envelope.error.type == "memory_limit"
+    assert envelope.error.limit == "memory"
     assert envelope.status == "limit_exceeded"
 
 
@@ -217,7 +216,7 @@ def test_memory_limit_survives_pcall(run):
         """,
         limits=small(memory_bytes=2 * 1024 * 1024),
     )
-    assert envelope.error.type == "memory_limit"
+    assert envelope.error.limit == "memory"
 
 
 def test_memory_usage_is_reported(run):
@@ -233,14 +232,14 @@ def test_memory_usage_is_reported(run):
 def test_output_limit_counts_bytes_and_keeps_what_fit(run):
     """Printing past output_bytes ends the run; the lines that fit are kept."""
     envelope = run('for i = 1, 100 do print("0123456789") end', limits=small(output_bytes=55))
-    assert envelope.error.type == "output_limit"
+    assert envelope.error.limit == "output"
     assert envelope.output == "\n".join(["0123456789"] * 5)
 
 
 def test_output_limit_survives_pcall(run):
     """pcall around print does not swallow the output limit."""
     envelope = run('pcall(print, string.rep("x", 100)) return "survived"', limits=small(output_bytes=10))
-    assert envelope.error.type == "output_limit"
+    assert envelope.error.limit == "output"
 
 
 # Calls -------------------------------------------------------------------------------------
@@ -252,7 +251,7 @@ def test_call_limit_ends_the_run_at_the_next_call(run, provider):
         "for i = 1, 10 do pcall(app.integrations.replicate.get_account) end",
         limits=small(calls=3),
     )
-    assert envelope.error.type == "call_limit"
+    assert envelope.error.limit == "calls"
     assert len(provider.calls) == 3
     assert len(envelope.integration_calls) == 3
 
@@ -264,6 +263,6 @@ def test_result_size_limit(run):
     """A result larger than result_bytes (as compact JSON) ends with result_size_limit."""
     envelope = run('return string.rep("x", 100)', limits=small(result_bytes=50))
     assert envelope.status == "limit_exceeded"
-    assert envelope.error.type == "result_size_limit"
+    assert envelope.error.limit == "result_size"
     assert envelope.result is None
     assert run('return string.rep("x", 40)', limits=small(result_bytes=50)).result == ["x" * 40]

@@ -41,12 +41,12 @@ def test_a_final_job_is_not_run_again(store, settings):
 
 
 def test_unknown_account_fails_naming_the_configured_ones(store, settings):
-    """A job for an account with no token fails with unknown_account and the valid names."""
+    """A job for an account with no token fails (validation) and the valid names."""
     settings = replace(settings, environ={"REPLICATE_API_TOKEN_WORK": "r8_secret_value"})
     job_id = submit(store, settings, script="return 1", account="wrok")
     envelope = run_job(job_id, WorkerDeps(settings=settings, store=store))
     assert envelope["status"] == "failed"
-    assert envelope["error"]["type"] == "unknown_account"
+    assert envelope["error"]["type"] == "validation"
     assert "work" in envelope["error"]["message"]
     assert "r8_secret_value" not in str(envelope)
 

@@ -23,7 +23,7 @@ from the steps that resume the script.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,7 @@ class ProviderCall:
 @dataclass(frozen=True)
 class Sleep:
     """Sleep ``seconds``; with ``ends_run`` the sleep reaches the deadline and the run ends
-    (``wall_clock_limit``) once it is over."""
+    (``wall_clock``) once it is over."""
 
     seconds: float
     ends_run: bool = False
@@ -231,6 +231,7 @@ class Bridge:
                 status,
                 duration_ms,
                 message,
+                details=_details(result.error),
             )
             return (
                 False,
@@ -250,7 +251,9 @@ class Bridge:
         if not isinstance(outcome, CallOutcome):
             # Providers that cannot import the sandbox return a look-alike (api_client does).
             if hasattr(outcome, "value") and hasattr(outcome, "http_status"):
-                outcome = CallOutcome(value=outcome.value, http_status=outcome.http_status)
+                outcome = CallOutcome(
+                    value=outcome.value, http_status=outcome.http_status, extra=dict(getattr(outcome, "extra", {}))
+                )
             else:
                 outcome = CallOutcome(value=outcome)
         try:
@@ -264,6 +267,7 @@ class Bridge:
                 outcome.http_status,
                 duration_ms,
                 f"{call.operation}: the response does not fit in the memory limit",
+                details=_details(outcome.extra),
             )
             raise
         except ConversionError as exc:
@@ -276,6 +280,7 @@ class Bridge:
                 outcome.http_status,
                 duration_ms,
                 message,
+                details=_details(outcome.extra),
             )
             return self._refuse("api_error", message, call.operation)  # type "api"
         self._record(
@@ -285,6 +290,7 @@ class Bridge:
             call.spec.kind,
             outcome.http_status,
             duration_ms,
+            details=_details(outcome.extra),
         )
         return (True, value)
 
@@ -302,8 +308,10 @@ class Bridge:
         http_status: int | None,
         duration_ms: float,
         error: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        entry = {
+        entry: dict[str, Any] = {
             "path": path,
             "operation": operation,
             "account": account,
@@ -313,12 +321,32 @@ class Bridge:
             "duration_ms": duration_ms,
             "error": error,
         }
+        entry.update(details or {})
         self.calls.append(entry)
         if self._on_call is not None:
             try:
                 self._on_call(dict(entry))
             except BaseException as exc:
                 raise HostAbort(exc) from exc
+
+
+def _details(source: Any) -> dict[str, Any]:
+    """What a provider says about how a call went beyond its result: the retries it made
+    and how many HTTP requests it took, from ``CallOutcome.extra`` or an exception's
+    attributes (JSON-safe copies, for ``integration_calls``)."""
+    get = source.get if isinstance(source, Mapping) else lambda name, default=None: getattr(source, name, default)
+    details: dict[str, Any] = {}
+    retries = get("retries", None)
+    if isinstance(retries, list | tuple) and retries:
+        details["retries"] = [
+            {str(k): v for k, v in dict(r).items() if isinstance(v, str | int | float | type(None))}
+            for r in retries
+            if isinstance(r, Mapping)
+        ]
+    requests = get("http_requests", None)
+    if isinstance(requests, int) and not isinstance(requests, bool) and requests > 1:
+        details["http_requests"] = requests
+    return details
 
 
 def _describe(exc: Exception, operation: str) -> tuple[str, str, int | None, str | None, str | None, float | None]:

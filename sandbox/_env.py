@@ -141,11 +141,18 @@ def create_sandbox(
     lua.globals()[b"python"] = None
     memory = Memory(lua, setup_limit)
 
+    # Called from Lua around every callback (never raise: an exception would reach the script).
     def enter() -> None:
-        memory.enter()
+        try:
+            memory.enter()
+        except BaseException as exc:
+            on_abort(exc)
 
     def leave() -> None:
-        memory.leave()
+        try:
+            memory.leave()
+        except BaseException as exc:
+            on_abort(exc)
 
     messages = {kind.encode(): limits.describe(kind).encode() for kind in LIMITS}
     messages[b"aborted"] = b"run aborted by the host"

@@ -12,15 +12,16 @@ A job may ask for any positive value up to the maximum (:meth:`Limits.from_reque
 Exceeding a limit ends the run with status ``limit_exceeded``, ``error.type`` ==
 ``"limit_exceeded"`` and ``error.limit`` naming the limit (a key of ``LIMIT_FIELDS``).
 
-Margins (how far past a limit a run may get before it ends):
+Margins (how far past a limit a run may get before it ends; measurements in ENGINE.md):
 
-- instructions: none; work done inside one C function is charged before it starts;
-- wall clock: the clock is read at least every ~10 ms of Lua work (the tick slice adapts to
-  slow operations), during host conversions every 1024 values, and providers get the time
-  left as their timeout; a single C operation bounded by the memory limit (copying or
-  comparing strings of up to ``memory_bytes``) can add its own duration;
-- memory: none for Lua allocations; the host's copies (conversions, outputs, provider
-  arguments) are budgeted separately and stay within a small multiple of ``memory_bytes``;
+- instructions: none; work done inside one C function is charged before it starts, and once
+  tripped the limit cannot be caught any more;
+- wall clock: the clock is read about every 5 ms of Lua work (the tick slice adapts to slow
+  operations), every 1024 values or matches of host work, and between bridge requests;
+  providers get the time left as their timeout. Measured overshoot: a few ms; a single C
+  operation on strings of up to ``memory_bytes`` adds its own duration (~15 ms at 64 MiB);
+- memory: none for Lua allocations; values the host hands to Lua are sized before they are
+  built; host-side copies (tool arguments) are budgeted at ``memory_bytes``;
 - output, calls, result size: none (checked before the output, call or result is accepted).
 """
 

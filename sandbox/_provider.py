@@ -10,13 +10,15 @@ Errors a provider raises from :meth:`Provider.call` are turned into catchable Lu
 values. The sandbox reads these attributes when present (all optional):
 
 - ``error_type`` (str): ``"api_error"``, ``"argument_error"``, ``"transport_error"``,
-  ``"configuration_error"``, ... (becomes ``error.type`` in the envelope when uncaught)
+  ``"configuration_error"``, ... The script's error value keeps it as ``kind``; its ``type``
+  (and the envelope's ``error.type`` when uncaught) is ``validation`` for ``argument_error``
+  and ``api`` for the others (``sandbox._errors.classify``)
 - ``status`` (int | None): the HTTP status of an API error
 - ``title`` (str | None), ``detail`` (str | None): the problem+json fields
 - ``retry_after`` (float | None)
 
 ``str(exc)`` is the message the script sees. Exceptions without ``error_type`` are treated
-as internal errors and their text is not shown to the script.
+as internal errors (``internal``) and their text is not shown to the script.
 """
 
 from __future__ import annotations

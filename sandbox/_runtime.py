@@ -142,6 +142,9 @@ class ScriptRun:
                 instrumented, reserved_line = instrument(self._source), None
             except InstrumentError as exc:
                 instrumented, reserved_line = False, exc.line
+            # Both texts are copied into Lua by lupa, outside any protected call: make room.
+            assert self._sandbox is not None
+            self._sandbox.memory.reserve(len(self._source) + len(instrumented or b"") + 256)
             chunk = f"={self._chunk}".encode()
             ok, *error = _values(self._control["load_main"](self._source, instrumented, chunk, reserved_line))
             if not ok:

@@ -558,6 +558,7 @@ local function load_result(ok, ...)
 end
 
 local instrument_from_script = nil -- host.instrument wrapped for script context (set below)
+local MAX_LOAD_BYTES = 4 * 1024 * 1024 -- code a script may load at once (scanned in Python)
 
 local function sb_load(chunk, chunkname, mode, ...)
   local env = script_env
@@ -594,6 +595,9 @@ local function sb_load(chunk, chunkname, mode, ...)
   end
   if type(chunkname) ~= "string" then
     bad_argument(2, "load", "string", chunkname)
+  end
+  if rawlen(chunk) > MAX_LOAD_BYTES then
+    return nil, format("chunk too large to load (%d bytes; at most %d)", rawlen(chunk), MAX_LOAD_BYTES)
   end
   charge(rawlen(chunk) * 8) -- scanning (Python) and parsing (C, twice) happen outside the ticks
   -- Text chunks only, whatever `mode` says: binary chunks can break the VM.

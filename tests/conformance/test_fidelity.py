@@ -276,3 +276,22 @@ def test_create_file_content_is_bytes_a_data_url_or_an_attachment_never_a_path(s
     assert error_type == "validation"
     assert "looks like a path on the host" in message and "--allow-read" in message
     assert len(sim.requests) == 3
+
+
+def test_retries_are_recorded_in_integration_calls(clock):
+    """A read retried after a 429 shows its retry in the envelope's integration_calls entry."""
+    from api_client import ReplicateProvider, simulated_accounts
+    from api_client.simulator import Simulator, SimulatorTransport
+    from sandbox import run_script
+
+    sim = Simulator(clock=clock, sleep=clock.sleep)
+    sim.inject("GET /account", status=429, body={"detail": "Request was throttled.", "status": 429, "retry_after": 1})
+    provider = ReplicateProvider(simulated_accounts(["default"]), transport=SimulatorTransport(sim),
+                                 sleep=clock.sleep, clock=clock)  # fmt: skip
+    envelope = run_script("return app.integrations.replicate.get_account({}).type", providers=[provider],
+                          clock=clock, sleep=clock.sleep)  # fmt: skip
+    assert envelope.success, envelope.error
+    call = envelope.integration_calls[0]
+    assert call["status"] == "ok"
+    assert call["http_requests"] == 2
+    assert call["retries"][0]["http_status"] == 429

@@ -41,12 +41,12 @@ class Workers:
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, count: int = 2, concurrency: int = 2, *extra: str) -> None:
+    def start(self, count: int = 2, concurrency: int = 2, *extra: str, env: dict[str, str] | None = None) -> None:
         for _ in range(count):
             log = open(self.log_dir / f"worker-{len(self.processes)}.log", "wb")  # noqa: SIM115
             process = subprocess.Popen(
                 [*LUAQ, "worker", "--simulate", "--concurrency", str(concurrency), "--loglevel", "INFO", *extra],
-                env=luaq_env(self.settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=luaq_env(self.settings, **(env or {})), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
             self.processes.append(process)
 

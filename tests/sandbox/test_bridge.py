@@ -76,8 +76,8 @@ def test_unknown_names_are_catchable(run):
     assert envelope.result == [False, "validation", "unknown_function"]
 
 
-def test_write_without_allow_writes_is_permission_denied(run, provider):
-    """A write function without allow_writes raises permission_denied and is not called."""
+def test_write_without_allow_writes_is_a_permission_error(run, provider):
+    """A write function without allow_writes raises a permission error and is not called."""
     envelope = run("local p = app.integrations.replicate.create_prediction({})\nreturn p")
     assert envelope.status == "failed"
     assert envelope.error.type == "permission"
@@ -177,15 +177,15 @@ def test_provider_error_type_maps_onto_the_envelope_error_type(run, provider, er
 
 
 def test_untyped_provider_exception_is_an_internal_error_without_its_text(run, provider):
-    """An exception without error_type becomes internal_error and hides its text."""
+    """An exception without error_type becomes an internal error and hides its text."""
     provider.set_result("get_prediction", RuntimeError("secret token abc"))
     envelope = run('local p = app.integrations.replicate.get_prediction({prediction_id="x"})')
     assert envelope.error.type == "internal"
     assert "secret" not in envelope.error.message
 
 
-def test_non_table_argument_is_an_argument_error(run, provider):
-    """Calling with something other than one table is an argument_error."""
+def test_non_table_argument_is_a_validation_error(run, provider):
+    """Calling with something other than one table is a validation error."""
     envelope = run('local p = app.integrations.replicate.get_prediction("abc")')
     assert envelope.error.type == "validation"
     assert "expects one table argument" in envelope.error.message
@@ -294,8 +294,8 @@ def test_non_utf8_argument_strings_stay_bytes(run, provider):
     assert provider.calls[0].args == {"input": {"content": b"\xff\x00\x01"}}
 
 
-def test_unconvertible_arguments_are_an_argument_error(run, provider):
-    """A function among the arguments is a catchable argument_error; nothing is sent."""
+def test_unconvertible_arguments_are_a_validation_error(run, provider):
+    """A function among the arguments is a catchable validation error; nothing is sent."""
     envelope = run(
         "local ok, e = pcall(app.integrations.replicate.get_prediction, {prediction_id = print})\n"
         "return e.type, e.message"

@@ -135,7 +135,7 @@ def test_invalid_job_args_fail_the_run_without_raising(clock):
 
 
 def test_clock_exceptions_reach_the_caller(provider):
-    """An exception from the injected clock (read by the hook) propagates from run_script."""
+    """An exception from the injected clock (read by the ticks) propagates from run_script."""
 
     class Broken(Exception):
         pass

@@ -142,7 +142,7 @@ def test_envelope_round_trips_through_dict():
         status="failed",
         job_id="j",
         output="x",
-        error=ScriptError("runtime_error", "script:1: boom", 1, "stack traceback:"),
+        error=ScriptError("runtime", "script:1: boom", 1, "stack traceback:"),
         memory_usage=10,
         instructions=1000,
         integration_calls=[{"path": "integrations.replicate.get_account"}],
@@ -169,3 +169,43 @@ def test_forged_error_fields_do_not_run_script_code(run):
     )
     assert envelope.error.type == "runtime"
     assert envelope.error.message.startswith("error object: {")
+
+
+def test_limit_errors_name_the_limit_in_the_envelope(run):
+    """A limit error is type limit_exceeded with error.limit naming the limit; others have no limit."""
+    data = run("while true do end", limits=__import__("sandbox").Limits.DEFAULT.replace(instructions=10_000)).to_dict()
+    assert data["status"] == "limit_exceeded"
+    assert data["error"]["type"] == "limit_exceeded"
+    assert data["error"]["limit"] == "instructions"
+    assert "limit" not in run("error('x')").to_dict()["error"]
+
+
+def test_limit_errors_round_trip_through_dict():
+    """Envelope.from_dict keeps error.limit."""
+    from sandbox import LimitExceeded
+
+    envelope = Envelope(status="limit_exceeded", error=LimitExceeded("memory", "memory limit exceeded (1 byte)", 3))
+    again = Envelope.from_dict(envelope.to_dict())
+    assert again == envelope
+    assert again.error.limit == "memory"
+
+
+def test_a_script_cannot_forge_the_error_type(run):
+    """Rewriting a caught error value's type cannot make the envelope claim a limit or a syntax error."""
+    envelope = run(
+        """
+        local _, e = pcall(app.integrations.replicate.get_prediction, {prediction_id = "x"})
+        rawset(e, "type", "limit_exceeded")
+        error(e)
+        """
+    )
+    assert envelope.status == "failed"
+    assert envelope.error.type == "runtime"
+
+
+def test_internal_errors_show_nothing_of_the_host(run, provider):
+    """An exception inside the host is reported as internal, without its text or traceback."""
+    provider.set_result("list_predictions", RuntimeError("/srv/secret/path.py line 3"))
+    envelope = run("return app.integrations.replicate.list_predictions()")
+    assert envelope.error.type == "internal"
+    assert "secret" not in envelope.error.message and ".py" not in envelope.error.message

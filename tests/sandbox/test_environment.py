@@ -153,3 +153,49 @@ def test_shebang_and_bom_are_ignored(run):
     """A #! first line and a UTF-8 BOM do not break the script or its line numbers."""
     envelope = run("\ufeff#!/usr/bin/env lua\nerror('x')")
     assert envelope.error.message == "script:2: x"
+
+
+def test_weak_keyed_tables_are_refused(run):
+    """Ephemerons make garbage collection quadratic in C; weak values and kv tables are fine."""
+    refused = run('return pcall(setmetatable, {}, {__mode = "k"})')
+    assert refused.result[0] is False
+    assert "weak-keyed tables" in refused.result[1]
+    assert run(
+        'return (pcall(setmetatable, {}, {__mode = "v"})), (pcall(setmetatable, {}, {__mode = "kv"}))'
+    ).result == [
+        True,
+        True,
+    ]
+
+
+def test_load_reads_function_chunks_and_reports_reader_errors(run):
+    """load(function) gathers the pieces; a reader error makes load fail, as in Lua."""
+    envelope = run(
+        """
+        local parts, i = {"return ", "1 + ", "2"}, 0
+        local f = load(function() i = i + 1 return parts[i] end)
+        local g, err = load(function() error("reader broke") end)
+        local h, err2 = load(function() return 42 end)
+        return f(), g, err, h, err2
+        """
+    )
+    assert envelope.result[:2] == [3, None]
+    assert "reader broke" in envelope.result[2]
+    assert envelope.result[3:] == [None, "reader function must return a string"]
+
+
+def test_limits_cannot_be_caught_once_tripped(run):
+    """After a limit, pcall re-raises it: nothing more runs, nothing more is printed."""
+    envelope = run(
+        'pcall(function() while true do end end) print("after")',
+        limits=__import__("sandbox").Limits.DEFAULT.replace(instructions=10_000),
+    )
+    assert envelope.error.limit == "instructions"
+    assert envelope.output == ""
+
+
+def test_host_chunks_leave_no_positions_in_messages(run):
+    """Errors raised through the sandbox's own Lua name the script, never [sandbox]."""
+    for source in ("string.rep()", "table.insert(nil, 1)", "json.encode(print)", 'string.find("a", "(")'):
+        envelope = run(source)
+        assert "[sandbox]" not in envelope.error.message, envelope.error.message

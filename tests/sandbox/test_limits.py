@@ -66,7 +66,7 @@ def test_defaults_and_maximums():
 
 
 def test_instruction_limit_ends_an_endless_loop(run):
-    """An endless loop ends with instruction_limit, its line and the instructions used."""
+    """An endless loop ends with the instruction limit, its line and the instructions used."""
     envelope = run("local x = 0\nwhile true do x = x + 1 end", limits=small(instructions=100_000))
     assert envelope.status == "limit_exceeded"
     assert envelope.success is False
@@ -77,14 +77,14 @@ def test_instruction_limit_ends_an_endless_loop(run):
 
 
 def test_instructions_are_reported(run):
-    """A run reports the instructions it used (counted every 1000)."""
+    """A run reports the instructions it used (weighted ticks, charged by slices)."""
     envelope = run("local s = 0 for i = 1, 100000 do s = s + i end return s")
     assert envelope.result == [5000050000]
     assert 100_000 <= envelope.instructions <= 400_000
 
 
 def test_instruction_limit_survives_pcall_in_a_loop(run):
-    """pcall cannot swallow the limit: the run still ends with instruction_limit."""
+    """pcall cannot swallow the limit: the run still ends with the instruction limit."""
     envelope = run(
         """
         local caught = 0
@@ -109,7 +109,7 @@ def test_instruction_limit_cannot_be_reported_as_success(run):
 
 
 def test_instruction_limit_survives_an_xpcall_handler_that_spins(run):
-    """A message handler never runs after a limit (hooks would be off inside it)."""
+    """A message handler is not called for a limit error (its loops could only tick and fail)."""
     envelope = run(
         "xpcall(function() while true do end end, function() while true do end end)",
         limits=small(instructions=100_000),
@@ -148,7 +148,7 @@ def test_work_inside_c_functions_is_charged(run):
 
 
 def test_wall_clock_ends_a_busy_script():
-    """The hook checks the injected clock and ends a run past its deadline."""
+    """The ticks read the injected clock and end a run past its deadline."""
     clock = FakeClock(tick=0.01)
     from sandbox import run_script
 

@@ -1,7 +1,7 @@
 -- class: cpu
 -- description: __index recursion that fans out (depth is capped by the C stack, width is not)
 -- expect: status=limit_exceeded limit=instructions|memory
--- limits: instructions=2000000 wall_clock_seconds=10
+-- limits: instructions=2000000 memory_bytes=33554432 wall_clock_seconds=10
 -- max_seconds: 5
 local t
 t = setmetatable({}, {__index = function(self, k)

@@ -1,7 +1,7 @@
 -- class: memory
 -- description: a tool argument with 2^24 paths through shared subtables
 -- expect: status=limit_exceeded limit=memory|instructions
--- limits: memory_bytes=33554432 wall_clock_seconds=10
+-- limits: memory_bytes=33554432 instructions=100000000 wall_clock_seconds=10
 -- needs: replicate
 -- max_seconds: 5
 local t = {"leaf"}

@@ -223,16 +223,7 @@ class Bridge:
         duration_ms = round(max(0.0, result.finished - result.started) * 1000, 3)
         if result.error is not None:
             kind, message, status, title, detail, retry_after = _describe(result.error, call.operation)
-            self._record(
-                call.path,
-                call.operation,
-                call.account,
-                call.spec.kind,
-                status,
-                duration_ms,
-                message,
-                details=_details(result.error),
-            )
+            self._record_call(call, status, duration_ms, message, _details(result.error))
             return (
                 False,
                 b"error",
@@ -259,45 +250,27 @@ class Bridge:
         try:
             value = self._converter.to_lua(outcome.value)
         except LimitExceeded:
-            self._record(
-                call.path,
-                call.operation,
-                call.account,
-                call.spec.kind,
-                outcome.http_status,
-                duration_ms,
-                f"{call.operation}: the response does not fit in the memory limit",
-                details=_details(outcome.extra),
-            )
+            message = f"{call.operation}: the response does not fit in the memory limit"
+            self._record_call(call, outcome.http_status, duration_ms, message, _details(outcome.extra))
             raise
         except ConversionError as exc:
             message = f"{call.operation}: unusable response: {exc}"
-            self._record(
-                call.path,
-                call.operation,
-                call.account,
-                call.spec.kind,
-                outcome.http_status,
-                duration_ms,
-                message,
-                details=_details(outcome.extra),
-            )
+            self._record_call(call, outcome.http_status, duration_ms, message, _details(outcome.extra))
             return self._refuse("api_error", message, call.operation)  # type "api"
-        self._record(
-            call.path,
-            call.operation,
-            call.account,
-            call.spec.kind,
-            outcome.http_status,
-            duration_ms,
-            details=_details(outcome.extra),
-        )
+        self._record_call(call, outcome.http_status, duration_ms, None, _details(outcome.extra))
         return (True, value)
 
     # helpers --------------------------------------------------------------------------------------
 
     def _refuse(self, kind: str, message: str, operation: str) -> Reply:
         return (False, b"error", self._new_error(_b(classify(kind)), _b(message), _b(kind), _b(operation)))
+
+    def _record_call(
+        self, call: ProviderCall, http_status: int | None, duration_ms: float, error: str | None,
+        details: Mapping[str, Any],
+    ) -> None:  # fmt: skip
+        self._record(call.path, call.operation, call.account, call.spec.kind, http_status, duration_ms, error,
+                     details=details)  # fmt: skip
 
     def _record(
         self,

@@ -79,5 +79,6 @@ def build_providers(
         transport=transport,
         attachments=dict(attachments or {}),
         allow_read=tuple(allow_read),
+        limiter=limiter,
     )
     return [provider]

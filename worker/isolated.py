@@ -21,7 +21,7 @@ from typing import Any
 
 from sandbox import Limits, Provider, run_script
 
-from .job import JobStatus, failure_envelope
+from .job import JobStatus, failure_envelope, stuck_envelope
 from .watchdog import MARGIN_SECONDS
 
 
@@ -72,10 +72,7 @@ def _relay(pid: int, fd: int, limits: Limits, on_output: Callable[[str], None]) 
         ready = select.select([fd], [], [], max(0.0, left))[0] if left > 0 else []
         if not ready:
             _kill(pid)
-            message = (f"wall-clock limit of {limits.wall_clock_seconds:g} s exceeded: the script was stuck "
-                       "inside a single call and was stopped")  # fmt: skip
-            return failure_envelope(None, JobStatus.LIMIT_EXCEEDED, "limit_exceeded", message,
-                                    limit="wall_clock", output="\n".join(output))  # fmt: skip
+            return stuck_envelope(None, limits.wall_clock_seconds, output, ended="was stopped")
         chunk = os.read(fd, 65536)
         if not chunk:  # the child is gone without an envelope
             _, status = os.waitpid(pid, 0)

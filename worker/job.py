@@ -223,3 +223,14 @@ def failure_envelope(job_id: str | None, status: JobStatus, error_type: str, mes
         "error": error, "execution_time_ms": 0.0, "memory_usage": None, "instructions": 0,
         "integration_calls": [], "meta": dict(meta or {}),
     }  # fmt: skip
+
+
+def stuck_envelope(job_id: str | None, wall_clock_seconds: float, output: list[str], meta: dict[str, Any] | None = None,
+                   *, ended: str) -> dict[str, Any]:  # fmt: skip
+    """The envelope of a run stopped from outside: the script never came back from one call.
+    ``ended`` says how it was stopped."""
+    message = (
+        f"wall-clock limit of {wall_clock_seconds:g} s exceeded: the script was stuck inside a single call and {ended}"
+    )
+    return failure_envelope(job_id, JobStatus.LIMIT_EXCEEDED, "limit_exceeded", message, meta,
+                            limit="wall_clock", output="\n".join(output))  # fmt: skip

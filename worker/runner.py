@@ -15,9 +15,9 @@ from typing import Any
 
 import structlog
 
-from sandbox import Envelope, Limits, Provider, run_script
+from sandbox import Envelope, Provider, run_script
 
-from .job import JobRequest, JobStatus, failure_envelope
+from .job import JobRequest, JobStatus, failure_envelope, stuck_envelope
 from .providers import UnknownAccount, build_providers
 from .settings import Settings
 from .store import JobStore, now_ms
@@ -71,16 +71,6 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
         return envelope
 
 
-def stuck_envelope(job_id: str, limits: Limits, output: list[str], meta: dict[str, Any]) -> dict[str, Any]:
-    """The envelope of a run the watchdog stopped: the script never came back from one call."""
-    message = (
-        f"wall-clock limit of {limits.wall_clock_seconds:g} s exceeded: the script was stuck inside a "
-        "single call and its worker process was replaced"
-    )
-    return failure_envelope(job_id, JobStatus.LIMIT_EXCEEDED, "limit_exceeded", message, meta,
-                            limit="wall_clock", output="\n".join(output))  # fmt: skip
-
-
 def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str, Any],
              attempt: int) -> dict[str, Any]:  # fmt: skip
     settings = deps.settings
@@ -106,7 +96,12 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
         deps.store.add_event(job_id, "call", entry, attempt)
 
     def on_stuck() -> None:
-        deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, stuck_envelope(job_id, limits, output, meta), attempt)
+        deps.store.finish(
+            job_id,
+            JobStatus.LIMIT_EXCEEDED.value,
+            stuck_envelope(job_id, limits.wall_clock_seconds, output, meta, ended="its worker process was replaced"),
+            attempt,
+        )
 
     started = time.monotonic()
     with deps.watchdog(limits.wall_clock_seconds, on_stuck):

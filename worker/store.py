@@ -212,7 +212,7 @@ class JobStore:
         """
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        if self.get(job_id) is None:
+        if not self.redis.exists(keys.job(job_id)):
             raise JobNotFound(job_id)
         while True:
             wait_ms = poll_ms
@@ -229,17 +229,20 @@ class JobStore:
                     return
             if events:
                 continue
-            record = self.get(job_id)
-            if record is None:
+            # Only the status on each idle poll: the record also holds the request (and its
+            # attachments), which a follower must not reload every few seconds.
+            status = self.redis.hget(keys.job(job_id), "status")
+            if status is None:
                 raise JobNotFound(job_id)
-            if record.is_final and record.envelope is not None and not self.read_events(job_id, after):
-                if not self._has_finished_event(job_id):
+            if JobStatus(status).is_final and not self.read_events(job_id, after):
+                record = self.get(job_id)
+                if record is not None and record.envelope is not None and not self._has_finished_event(job_id):
                     # The stream expired before we read its end: the record still holds
                     # the outcome.
                     yield Event(id=after, type="finished", data=record.envelope, ts=record.finished_at or 0)
                 return  # otherwise this reader is already past the finished event
             if on_idle is not None:
-                on_idle(time.monotonic() - started, record.status.value)
+                on_idle(time.monotonic() - started, status)
 
 
 def _int(value: Any) -> int | None:

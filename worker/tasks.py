@@ -10,9 +10,9 @@ from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
 
 from .app import TASK_NAME
-from .job import JobRequest, JobStatus
+from .job import JobRequest, JobStatus, stuck_envelope
 from .ratelimit import RedisLimiter
-from .runner import WorkerDeps, run_job, stuck_envelope
+from .runner import WorkerDeps, run_job
 from .settings import Settings
 from .store import JobStore
 
@@ -43,7 +43,13 @@ class JobTask(Task):
             return
 
         limits = JobRequest.from_stored(record.request).limits_for(deps.settings)
-        envelope = stuck_envelope(job_id, limits, [], {"worker": deps.worker_name, "attempt": record.attempt})
+        envelope = stuck_envelope(
+            job_id,
+            limits.wall_clock_seconds,
+            [],
+            {"worker": deps.worker_name, "attempt": record.attempt},
+            ended="Celery's hard time limit replaced its worker process",
+        )
         deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt)
 
 

@@ -16,6 +16,7 @@ from ._client import ReplicateClient, Response
 from ._errors import (
     APIError,
     ArgumentError,
+    CapExceeded,
     ConfigurationError,
     NotFound,
     RateLimited,
@@ -26,7 +27,7 @@ from ._errors import (
 )
 from ._files import MAX_UPLOAD_BYTES, FileSource
 from ._helpers import TERMINAL_STATUSES
-from ._limiter import Limiter, NullLimiter, ThrottleAware
+from ._limiter import InFlightAware, Limiter, NullLimiter, SpendAware, ThrottleAware
 from ._provider import CallOutcome, FunctionSpec, ReplicateProvider
 from ._retry import NO_RETRY, RetryPolicy, RetryRecord
 from ._version import __version__
@@ -41,10 +42,12 @@ __all__ = [
     "Account",
     "ArgumentError",
     "CallOutcome",
+    "CapExceeded",
     "Catalog",
     "ConfigurationError",
     "FileSource",
     "FunctionSpec",
+    "InFlightAware",
     "Limiter",
     "NotFound",
     "NullLimiter",
@@ -58,6 +61,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "RetryRecord",
+    "SpendAware",
     "ThrottleAware",
     "TransportError",
     "Unauthorized",

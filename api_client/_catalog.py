@@ -101,6 +101,12 @@ class Operation:
     paginated: bool = False
 
     @property
+    def creates(self) -> bool:
+        """Whether a call creates a prediction or a training (billed work): counted against
+        Replicate's create rate and luaq's prediction caps."""
+        return self.rate_bucket == "create"
+
+    @property
     def names(self) -> tuple[str, ...]:
         """Every Lua name, long name first, duplicates removed."""
         return tuple(dict.fromkeys((self.long_name, self.short_name, self.slug)))

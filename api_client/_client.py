@@ -8,8 +8,10 @@ The send path is layered, one concern each::
     _transmit       send one attempt through the transport, translate httpx errors
     _decode         turn the response into a value or a typed APIError
 
-Before each attempt ``_send`` asks the limiter for a slot; a 429 from Replicate is reported
-back to a limiter that wants to know (``throttled``, see ``_limiter``).
+Before each attempt ``_send`` asks the limiter for a rate token and holds an in-flight slot
+while the request is out; a 429 from Replicate is reported back to a limiter that wants to
+know (``throttled``); a call that creates a prediction or training is counted against the
+limiter's spend caps once, before its first attempt (``spend``; see ``_limiter``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 import re
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,14 +51,17 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 @dataclass(frozen=True)
 class Response:
     """A successful call: the decoded value, the HTTP status, the response headers
-    (lower-case names), the attempts retried before it (``RetryRecord`` dicts) and the
-    number of HTTP requests the call sent."""
+    (lower-case names), the attempts retried before it (``RetryRecord`` dicts), the
+    number of HTTP requests the call sent, the milliseconds it waited for the limiter
+    (rate tokens and in-flight slots) and how many 429 answers it got on the way."""
 
     value: Any
     http_status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     retries: list[RetryRecord] = field(default_factory=list)
     http_requests: int = 1
+    rate_limit_wait_ms: float = 0.0
+    throttled: int = 0
 
 
 class ReplicateClient:
@@ -124,6 +129,8 @@ class ReplicateClient:
             prepared = replace(prepared, headers={**prepared.headers, **extra_headers})
         token = self._token()
         request = self._build(prepared, token, timeout)
+        if operation.creates:
+            self._spend(operation)
         return self._send(operation, request, token, timeout, started)
 
     def _token(self) -> str:
@@ -185,18 +192,25 @@ class ReplicateClient:
         """Send ``request``, retrying as the policy allows, within ``timeout`` of ``started``."""
         policy = self.retry
         retries: list[RetryRecord] = []
-        sent = 0
+        sent = throttled = 0
+        waited = 0.0
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._limiter.acquire(self.account.name, operation.rate_bucket, timeout=_left(policy, started, timeout))
-                sent += 1
-                if retries:
-                    _shorten_prefer(request, _left(policy, started, timeout))
-                response = self._transmit(operation, request, token, _left(policy, started, timeout))
+                waited += self._limiter.acquire(self.account.name, operation.rate_bucket,
+                                                timeout=_left(policy, started, timeout)) or 0.0  # fmt: skip
+                with self._in_flight(_left(policy, started, timeout)) as slot_wait:
+                    waited += slot_wait or 0.0
+                    sent += 1
+                    if retries:
+                        _shorten_prefer(request, _left(policy, started, timeout))
+                    response = self._transmit(operation, request, token, _left(policy, started, timeout))
             except ReplicateError as exc:
+                if isinstance(exc, APIError) and exc.status == 429:
+                    throttled += 1
                 exc.retries, exc.http_requests = retries, sent
+                exc.rate_limit_wait_ms, exc.throttled = _ms(waited), throttled
                 if sent < attempt:  # the limiter refused: it already waited all it could
                     raise
                 self._report_throttle(operation, exc)
@@ -212,7 +226,8 @@ class ReplicateClient:
                 if wait > 0:
                     policy.sleep(wait)
                 continue
-            return replace(response, retries=retries, http_requests=sent)
+            return replace(response, retries=retries, http_requests=sent, rate_limit_wait_ms=_ms(waited),
+                           throttled=throttled)  # fmt: skip
 
     def _transmit(self, operation: Operation, request: httpx.Request, token: str, time_left: float | None) -> Response:
         if time_left is not None:
@@ -220,6 +235,15 @@ class ReplicateClient:
         with _transport_errors(operation, token):
             response = self._http.send(request)
         return _decode(operation, response, token)
+
+    def _in_flight(self, time_left: float | None) -> AbstractContextManager[float | None]:
+        hold = getattr(self._limiter, "in_flight", None)
+        return hold(self.account.name, timeout=time_left) if callable(hold) else nullcontext()
+
+    def _spend(self, operation: Operation) -> None:
+        spend = getattr(self._limiter, "spend", None)
+        if callable(spend):
+            spend(self.account.name, operation.short_name)
 
     def _report_throttle(self, operation: Operation, exc: ReplicateError) -> None:
         throttled = getattr(self._limiter, "throttled", None)
@@ -236,6 +260,10 @@ def _shorten_prefer(request: httpx.Request, time_left: float | None) -> None:
         request.headers["prefer"] = prefer
     else:
         del request.headers["prefer"]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 def _left(policy: RetryPolicy, started: float, timeout: float | None) -> float | None:

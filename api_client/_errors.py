@@ -2,11 +2,14 @@
 
 Every error carries ``error_type`` (what the sandbox reports as ``error.type``) and
 never shows an API token. Errors raised by a call also carry ``retries`` (the retried
-attempts before it, see ``_retry``) and ``http_requests`` (how many requests the call
-sent)::
+attempts before it, see ``_retry``), ``http_requests`` (how many requests the call
+sent), ``rate_limit_wait_ms`` (time spent waiting for the limiter) and ``throttled``
+(how many 429 answers it got)::
 
     ReplicateError                      any api_client error
      ├── ArgumentError                  bad arguments, raised before any request ("argument_error")
+     ├── CapExceeded                    a spend cap refused the call before any request ("limit_exceeded");
+     │                                  ``limit`` names the cap (e.g. ``daily_predictions``)
      ├── ConfigurationError             no token, unknown account setup ("configuration_error")
      ├── TransportError                 no response: timeout, connection failure ("transport_error");
  │                                  ``sent`` is False when the request provably never left
@@ -28,6 +31,7 @@ from typing import Any
 __all__ = [
     "APIError",
     "ArgumentError",
+    "CapExceeded",
     "ConfigurationError",
     "NotFound",
     "RateLimited",
@@ -50,6 +54,8 @@ class ReplicateError(Exception):
     # Set by the client on errors it raises from a call.
     retries: Sequence[dict[str, Any]] = ()
     http_requests: int = 0
+    rate_limit_wait_ms: float = 0.0
+    throttled: int = 0
 
 
 class ArgumentError(ReplicateError):
@@ -63,6 +69,21 @@ class ArgumentError(ReplicateError):
     def __init__(self, message: str, *, argument: str | None = None, operation: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
+        self.operation = operation
+
+
+class CapExceeded(ReplicateError):
+    """A spend cap refused the call; nothing was sent. ``limit`` names the cap.
+
+    The sandbox ends the run on it (``limit_exceeded``, ``error.limit`` = ``limit``)
+    instead of handing the script a catchable error: a runaway loop stops here.
+    """
+
+    error_type = "limit_exceeded"
+
+    def __init__(self, message: str, *, limit: str, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
         self.operation = operation
 
 

@@ -56,6 +56,8 @@ class Session:
         self.http_requests = 0
         self.http_status: int | None = None  # of the last response
         self.retries: list[RetryRecord] = []
+        self.rate_limit_wait_ms = 0.0
+        self.throttled = 0
 
     def time_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - self.clock()
@@ -70,11 +72,16 @@ class Session:
         except ReplicateError as exc:
             self.http_requests += exc.http_requests
             self.retries.extend(exc.retries)
+            self.rate_limit_wait_ms += exc.rate_limit_wait_ms
+            self.throttled += exc.throttled
             exc.http_requests, exc.retries = self.http_requests, list(self.retries)
+            exc.rate_limit_wait_ms, exc.throttled = round(self.rate_limit_wait_ms, 3), self.throttled
             raise
         self.http_requests += response.http_requests
         self.http_status = response.http_status
         self.retries.extend(response.retries)
+        self.rate_limit_wait_ms += response.rate_limit_wait_ms
+        self.throttled += response.throttled
         return response.value
 
 
@@ -102,6 +109,7 @@ class Helper:
     example: str
     http: str  # the requests it makes, for its docs page
     run: Callable[[Context, dict[str, Any]], tuple[Any, Session | None]] = field(repr=False)
+    creates: bool = False  # it creates a prediction or training (see Operation.creates)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -320,6 +328,7 @@ HELPERS: tuple[Helper, ...] = (
         'input = { prompt = "a quiet forest trail" } })',
         http="POST /v1/predictions or /v1/models/{owner}/{name}/predictions, then GET /v1/predictions/{id}",
         run=_run,
+        creates=True,
     ),
     Helper(
         short_name="wait",

@@ -4,10 +4,11 @@ The protocol lives in ``sandbox/_provider.py``; api_client never imports the san
 so it satisfies the protocol structurally and returns look-alike value objects.
 
 Its functions are the 37 catalog operations and the helpers of ``_helpers`` (``run``,
-``wait``, ``paginate``, ``verify_webhook``). Every ``CallOutcome`` carries in ``extra``:
-``http_requests`` (how many HTTP requests the call sent) and ``retries`` (the retried
-attempts, ``RetryRecord`` dicts); a raised error carries the same as ``exc.http_requests``
-and ``exc.retries``.
+``wait``, ``paginate``, ``verify_webhook``); a function ``creates`` when it creates a
+prediction or training. Every ``CallOutcome`` carries in ``extra``: ``http_requests`` (how
+many HTTP requests the call sent), ``retries`` (the retried attempts, ``RetryRecord``
+dicts), ``rate_limit_wait_ms`` (time waited for the limiter) and ``throttled`` (429
+answers); a raised error carries the same as attributes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import httpx
 
 from ._accounts import DEFAULT_ACCOUNT, Account
 from ._catalog import Catalog, Operation, load_catalog
-from ._client import ReplicateClient
+from ._client import ReplicateClient, Response
 from ._docs import function_doc, helper_doc, lua_example, overview_doc
 from ._errors import ArgumentError
 from ._files import FileSource
@@ -46,6 +47,7 @@ class FunctionSpec:
     args_schema: Mapping[str, Any]
     doc: str
     example: str = ""
+    creates: bool = False
 
     @property
     def name(self) -> str:
@@ -138,8 +140,7 @@ class ReplicateProvider:
             return self._call_helper(helper, account, args, timeout)
         operation = self._catalog.resolve(function)
         response = self._client(account).call(operation, args, timeout=timeout)
-        extra = {"http_requests": response.http_requests, "retries": list(response.retries)}
-        return CallOutcome(response.value, response.http_status, extra)
+        return CallOutcome(response.value, response.http_status, _extra(response))
 
     def _call_helper(self, helper: Helper, account: str, args: Mapping[str, Any], timeout: float | None) -> CallOutcome:
         checked = validate_helper_args(helper, args)
@@ -151,8 +152,7 @@ class ReplicateProvider:
         value, used = helper.run(context, checked)
         if used is None:
             return CallOutcome(value, None, {"http_requests": 0, "retries": []})
-        extra = {"http_requests": used.http_requests, "retries": list(used.retries)}
-        return CallOutcome(value, used.http_status, extra)
+        return CallOutcome(value, used.http_status, _extra(used))
 
     def close(self) -> None:
         with self._lock:
@@ -187,6 +187,16 @@ class ReplicateProvider:
         raise ArgumentError(message + f" (accounts: {', '.join(names)})", argument=name)
 
 
+def _extra(used: Response | Session) -> dict[str, Any]:
+    """How a call went beyond its value (see the module docstring)."""
+    return {
+        "http_requests": used.http_requests,
+        "retries": list(used.retries),
+        "rate_limit_wait_ms": round(used.rate_limit_wait_ms, 3),
+        "throttled": used.throttled,
+    }
+
+
 def _spec(operation: Operation) -> FunctionSpec:
     return FunctionSpec(
         names=operation.names,
@@ -195,6 +205,7 @@ def _spec(operation: Operation) -> FunctionSpec:
         args_schema=operation.args_schema,
         doc=function_doc(operation),
         example=lua_example(operation),
+        creates=operation.creates,
     )
 
 
@@ -206,4 +217,5 @@ def _helper_spec(helper: Helper) -> FunctionSpec:
         args_schema=helper.args_schema,
         doc=helper_doc(helper),
         example=helper.example,
+        creates=helper.creates,
     )

@@ -8,14 +8,17 @@ provider call, runs it through the steps below, each in one place:
    with suggestions for unknown names);
 2. :meth:`Bridge.prepare`: check the write permission, count the call against the call
    limit, convert the Lua table to Python guided by the function's ``args_schema`` (within a
-   budget of ``memory_bytes``: arguments past it fail with the memory limit) and work out the
-   time left on the wall clock;
+   budget of ``memory_bytes``: arguments past it fail with the memory limit), work out the
+   time left on the wall clock and count the call against the spend caps (``writes`` for a
+   write function, ``predictions`` for one that ``creates``; a call past a cap is recorded
+   and ends the run before anything is sent);
 3. the driver performs the :class:`ProviderCall` (``_driver.perform``, or an async driver);
 4. :meth:`Bridge.complete`: record the ``integration_calls`` entry (and pass it to
    ``on_call``), convert the result back to Lua (a result that does not fit in the memory
    left fails with the memory limit) or turn the provider's exception into a catchable Lua
    error value (``type`` from :func:`~sandbox._errors.classify`, the provider's own
-   ``error_type`` as ``kind``), and answer the script.
+   ``error_type`` as ``kind``), and answer the script. A provider error of type
+   ``limit_exceeded`` naming its ``limit`` (a cap the provider enforces) ends the run instead.
 
 Requests and outcomes are plain values so that the step that performs a request is separate
 from the steps that resume the script.
@@ -41,7 +44,7 @@ from ._errors import (
     classify,
 )
 from ._host import HostAbort, ScriptFacingError
-from ._limits import Limits
+from ._limits import LIMIT_FIELDS, Limits
 from ._lupa import lua54
 from ._provider import CallOutcome, FunctionSpec, Provider
 
@@ -124,6 +127,7 @@ class Bridge:
         self._budget = budget
         self.calls: list[dict[str, Any]] = []
         self.count = 0
+        self.spent = {"predictions": 0, "writes": 0}  # calls counted against each spend cap
 
     # 1. resolution (a Lua callback, see env.lua) ------------------------------------------------
 
@@ -204,6 +208,7 @@ class Bridge:
         left = self._deadline - self._clock()
         if left <= 0:
             raise LimitExceeded("wall_clock")
+        self._spend(spec, path_text, operation, account_name)
         return ProviderCall(
             provider=entry.provider,
             function=spec.name,
@@ -224,6 +229,10 @@ class Bridge:
         if result.error is not None:
             kind, message, status, title, detail, retry_after = _describe(result.error, call.operation)
             self._record_call(call, status, duration_ms, message, _details(result.error))
+            cap = getattr(result.error, "limit", None)
+            if kind == "limit_exceeded" and isinstance(cap, str) and cap:
+                log.info("call.cap_exceeded", limit=cap, operation=call.operation, account=call.account)
+                raise LimitExceeded(cap, message)
             return (
                 False,
                 b"error",
@@ -261,6 +270,22 @@ class Bridge:
         return (True, value)
 
     # helpers --------------------------------------------------------------------------------------
+
+    def _spend(self, spec: FunctionSpec, path: str, operation: str, account: str) -> None:
+        """Count a call about to be sent against the spend caps; past one, record the call
+        as refused and end the run (``LimitExceeded``)."""
+        caps = ["predictions"] if getattr(spec, "creates", False) else []
+        if spec.kind == "write":
+            caps.append("writes")
+        for cap in caps:
+            self.spent[cap] += 1
+        for cap in caps:
+            allowed = getattr(self._limits, LIMIT_FIELDS[cap])
+            if self.spent[cap] > allowed:
+                message = f"{operation}: {self._limits.describe(cap)}; nothing was sent"
+                self._record(path, operation, account, spec.kind, None, 0.0, message, details={"limit": cap})
+                log.info("call.cap_exceeded", limit=cap, allowed=allowed, operation=operation, account=account)
+                raise LimitExceeded(cap)
 
     def _refuse(self, kind: str, message: str, operation: str) -> Reply:
         return (False, b"error", self._new_error(_b(classify(kind)), _b(message), _b(kind), _b(operation)))
@@ -304,8 +329,9 @@ class Bridge:
 
 
 def _details(source: Any) -> dict[str, Any]:
-    """What a provider says about how a call went beyond its result: the retries it made
-    and how many HTTP requests it took, from ``CallOutcome.extra`` or an exception's
+    """What a provider says about how a call went beyond its result: the retries it made,
+    how many HTTP requests it took, how long it waited for rate limits, how many 429s it
+    got and the cap that refused it, from ``CallOutcome.extra`` or an exception's
     attributes (JSON-safe copies, for ``integration_calls``)."""
     get = source.get if isinstance(source, Mapping) else lambda name, default=None: getattr(source, name, default)
     details: dict[str, Any] = {}
@@ -319,6 +345,15 @@ def _details(source: Any) -> dict[str, Any]:
     requests = get("http_requests", None)
     if isinstance(requests, int) and not isinstance(requests, bool) and requests > 1:
         details["http_requests"] = requests
+    waited = get("rate_limit_wait_ms", None)
+    if isinstance(waited, int | float) and not isinstance(waited, bool) and waited > 0:
+        details["rate_limit_wait_ms"] = round(float(waited), 3)
+    throttled = get("throttled", None)
+    if isinstance(throttled, int) and not isinstance(throttled, bool) and throttled > 0:
+        details["throttled"] = throttled
+    limit = get("limit", None) if get("error_type", None) == "limit_exceeded" else None
+    if isinstance(limit, str) and limit:
+        details["limit"] = limit
     return details
 
 

@@ -43,8 +43,9 @@ INTERNAL = "internal"
 
 ERROR_TYPES = (SYNTAX, RUNTIME, LIMIT, API, PERMISSION, VALIDATION, INTERNAL)
 
-# Names of the limits (``error.limit``).
-LIMITS = ("instructions", "memory", "wall_clock", "output", "calls", "result_size")
+# Names of the limits (``error.limit``). A provider may end a run with a cap of its own
+# (``daily_predictions`` from api_client's limiter), see ``_provider``.
+LIMITS = ("instructions", "memory", "wall_clock", "output", "calls", "result_size", "predictions", "writes")
 
 # Kinds the sandbox itself gives its Lua error values (``e.kind``).
 PERMISSION_DENIED = "permission_denied"

@@ -7,6 +7,13 @@
     output_bytes         1 MiB         16 MiB         bytes printed by print/dump
     calls                1000          10_000         integration calls
     result_bytes         1 MiB         16 MiB         the returned values, as compact JSON
+    predictions          100           100            calls that create a prediction or training
+    writes               500           500            calls of write functions
+
+``predictions`` and ``writes`` are spend caps: their default is their maximum, so a job
+may lower them but not raise them (a deployment raises both with ``LUAQ_MAX_<FIELD>``).
+Both are counted before the call is sent, and only for calls that pass the write
+permission check.
 
 A job may ask for any positive value up to the maximum (:meth:`Limits.from_request`).
 Exceeding a limit ends the run with status ``limit_exceeded``, ``error.type`` ==
@@ -22,7 +29,8 @@ Margins (how far past a limit a run may get before it ends; measurements in ENGI
   operation on strings of up to ``memory_bytes`` adds its own duration (~15 ms at 64 MiB);
 - memory: none for Lua allocations; values the host hands to Lua are sized before they are
   built; host-side copies (tool arguments) are budgeted at ``memory_bytes``;
-- output, calls, result size: none (checked before the output, call or result is accepted).
+- output, calls, result size, predictions, writes: none (checked before the output, call or
+  result is accepted).
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ LIMIT_FIELDS: dict[str, str] = {
     "output": "output_bytes",
     "calls": "calls",
     "result_size": "result_bytes",
+    "predictions": "predictions",
+    "writes": "writes",
 }
 
 # error.limit -> how messages name it
@@ -52,6 +62,8 @@ _LIMIT_NAMES = {
     "output": "output limit",
     "calls": "call limit",
     "result_size": "result size limit",
+    "predictions": "prediction cap",
+    "writes": "write cap",
 }
 
 _UNITS = {
@@ -61,6 +73,8 @@ _UNITS = {
     "output_bytes": "bytes",
     "calls": "calls",
     "result_bytes": "bytes",
+    "predictions": "predictions",
+    "writes": "write calls",
 }
 
 
@@ -74,9 +88,13 @@ class Limits:
     output_bytes: int = 1 * MiB
     calls: int = 1000
     result_bytes: int = 1 * MiB
+    predictions: int = 100
+    writes: int = 500
 
     DEFAULT: ClassVar[Limits]
     MAXIMUM: ClassVar[Limits]
+    # Spend caps: a deployment's default is its maximum, so jobs can only lower them.
+    SPEND_CAPS: ClassVar[tuple[str, ...]] = ("predictions", "writes")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -124,7 +142,10 @@ class Limits:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def describe(self, limit: str) -> str:
-        """The message for an exceeded limit, e.g. ``instruction limit exceeded (...)``."""
+        """The message for an exceeded limit, e.g. ``instruction limit exceeded (...)``;
+        a limit that is not one of these fields (a provider's own cap) is only named."""
+        if limit not in LIMIT_FIELDS:
+            return f"{limit.replace('_', ' ')} limit exceeded"
         field = LIMIT_FIELDS[limit]
         value = getattr(self, field)
         if isinstance(value, float) and value.is_integer():
@@ -149,4 +170,6 @@ Limits.MAXIMUM = Limits(
     output_bytes=16 * MiB,
     calls=10_000,
     result_bytes=16 * MiB,
+    predictions=100,
+    writes=500,
 )

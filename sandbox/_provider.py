@@ -19,6 +19,11 @@ values. The sandbox reads these attributes when present (all optional):
 
 ``str(exc)`` is the message the script sees. Exceptions without ``error_type`` are treated
 as internal errors (``internal``) and their text is not shown to the script.
+
+An exception whose ``error_type`` is ``"limit_exceeded"`` and that names its cap in
+``limit`` (str) is not handed to the script: it ends the run with status
+``limit_exceeded``, ``error.limit`` = ``limit`` and ``str(exc)`` as the message (a spend
+cap the provider enforces, such as an account's daily prediction cap).
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ class FunctionSpec:
     name, then the slug). ``args_schema`` is the JSON schema of the single table argument
     (an object schema); the sandbox uses it to convert Lua tables (an empty table becomes
     ``{}`` where the schema wants an object and ``[]`` where it wants an array).
-    ``doc`` is the full documentation page, shown by ``docs.read``.
+    ``doc`` is the full documentation page, shown by ``docs.read``. ``creates`` marks a
+    function that creates billed work (for Replicate: a prediction or training); each call
+    counts against ``limits.predictions``, as each call of a ``write`` function counts
+    against ``limits.writes``.
     """
 
     names: tuple[str, ...]
@@ -48,6 +56,7 @@ class FunctionSpec:
     args_schema: Mapping[str, Any]
     doc: str
     example: str = ""
+    creates: bool = False
 
     @property
     def name(self) -> str:

@@ -49,7 +49,7 @@ from ._errors import (
 )
 from ._host import HostAbort
 from ._instrument import InstrumentError, instrument
-from ._limits import Limits
+from ._limits import LIMIT_FIELDS, Limits
 from ._lupa import lua54
 from ._memory import MARGIN
 from ._output import Output
@@ -179,7 +179,7 @@ class ScriptRun:
         except HostAbort as abort:
             raise abort.exception from None
         except LimitExceeded as exc:
-            return self._finish("limit", limit=exc.limit)
+            return self._finish("limit", limit=exc.limit, limit_message=exc.message)
         except lua54.LuaMemoryError:
             return self._finish("limit", limit="memory")
         except Exception as exc:
@@ -296,14 +296,15 @@ class ScriptRun:
 
     # Ending ---------------------------------------------------------------------------------
 
-    def _finish(self, how: str, value: Any = None, *, limit: str | None = None) -> Finished:
+    def _finish(self, how: str, value: Any = None, *, limit: str | None = None,
+                limit_message: str | None = None) -> Finished:  # fmt: skip
         """End the run: ``how`` is "done" (``value``: the packed results), "error" (the
         chunk raised ``value``), "syntax" (``value``: the message) or "limit" (the host
-        stopped the run at ``limit``)."""
+        stopped the run at ``limit``; ``limit_message`` describes a provider's own cap)."""
         if self._lua is None:
             return self._finish_without_lua(ScriptError(INTERNAL, "internal error: no runtime"))
         try:
-            envelope = self._envelope(how, value, limit)
+            envelope = self._envelope(how, value, limit, limit_message)
         except HostAbort:
             raise
         except Exception as exc:
@@ -311,7 +312,7 @@ class ScriptRun:
         self._release()
         return Finished(envelope)
 
-    def _envelope(self, how: str, value: Any, limit: str | None) -> Envelope:
+    def _envelope(self, how: str, value: Any, limit: str | None, limit_message: str | None = None) -> Envelope:
         lua, control = self._lua, self._control
         # Room for the work below, whatever the script left allocated.
         assert self._sandbox is not None
@@ -331,7 +332,9 @@ class ScriptRun:
             failure = ScriptError(SYNTAX, message, self._line_of(message))
         elif limit is not None:
             traceback, line = self._traceback()
-            failure = LimitExceeded(limit, self._limits.describe(limit), line, traceback)
+            own_cap = limit not in LIMIT_FIELDS and limit_message
+            message = limit_message if own_cap else self._limits.describe(limit)
+            failure = LimitExceeded(limit, message, line, traceback)
         elif how == "error":
             failure = self._script_error(value)
         else:

@@ -116,6 +116,8 @@ SCRIPT_OPTIONS = [
     click.option("--max-instructions", type=int, metavar="N", help="Instruction limit."),
     click.option("--memory-limit", type=int, metavar="BYTES", help="Lua memory limit."),
     click.option("--max-output", type=int, metavar="BYTES", help="Limit on printed output."),
+    click.option("--max-predictions", type=int, metavar="N", help="Spend cap: predictions/trainings created."),
+    click.option("--max-writes", type=int, metavar="N", help="Spend cap: write calls."),
     click.option("--limits", "limits_json", metavar="JSON", help="Any limits as JSON, e.g. '{\"calls\": 10}'."),
 ]
 
@@ -156,6 +158,8 @@ def requested_limits(options: dict[str, Any], as_json: bool = False) -> dict[str
         "max_instructions": "instructions",
         "memory_limit": "memory_bytes",
         "max_output": "output_bytes",
+        "max_predictions": "predictions",
+        "max_writes": "writes",
     }
     limits.update({limit: options[flag] for flag, limit in names.items() if options.get(flag) is not None})
     return limits
@@ -168,15 +172,21 @@ def requested_limits(options: dict[str, Any], as_json: bool = False) -> dict[str
 @script_options
 @click.option("--allow-read", multiple=True, type=click.Path(exists=True, file_okay=False), metavar="DIR",
               help="Let create_file read host files inside DIR (repeatable).")  # fmt: skip
+@click.option("--dry-run", is_flag=True,
+              help="Run against the simulator (implies --simulate --force) and report the write calls it would make.")  # fmt: skip
 @pass_settings
 def run(settings: Settings, file: str | None, code: str | None, as_json: bool, force: bool, account: str,
-        simulate: bool, script_args: str | None, allow_read: tuple[str, ...], **limit_flags: Any) -> None:  # fmt: skip
+        simulate: bool, script_args: str | None, allow_read: tuple[str, ...], dry_run: bool,
+        **limit_flags: Any) -> None:  # fmt: skip
     """Run one script here, in the sandbox, without a queue (in a child process, so that
     a script stuck in one call is stopped at its wall clock plus 2 s)."""
     from sandbox import Limits
+    from worker import dryrun
     from worker.isolated import run_isolated
     from worker.providers import UnknownAccount, build_providers
 
+    if dry_run:
+        simulate = force = True
     source, chunk_name = read_script(file, code, as_json)
     job_args = parse_json_object(script_args, "--args", as_json)
     try:
@@ -193,17 +203,21 @@ def run(settings: Settings, file: str | None, code: str | None, as_json: bool, f
         )
     except (ValueError, UnknownAccount) as exc:
         raise UsageProblem(str(exc), as_json=as_json) from None
+    recorders = [dryrun.WriteRecorder(provider) for provider in providers] if dry_run else []
 
     def on_output(line: str) -> None:
         if not as_json:
             click.echo(line)
 
-    envelope = run_isolated(source, providers=providers, args=job_args, limits=limits, allow_writes=force,
-                            chunk_name=chunk_name, on_output=on_output)  # fmt: skip
+    envelope = run_isolated(source, providers=recorders or providers, args=job_args, limits=limits,
+                            allow_writes=force, chunk_name=chunk_name, on_output=on_output,
+                            extra_meta=(lambda: {"dry_run": dryrun.report(recorders)}) if dry_run else None)  # fmt: skip
     if as_json:
         print_json(envelope)
     else:
         print_result(envelope, show_output=False)
+        if dry_run:
+            dryrun.print_report(envelope)
     sys.exit(exit_code(envelope))
 
 

@@ -34,8 +34,11 @@ def run_isolated(
     allow_writes: bool,
     chunk_name: str,
     on_output: Callable[[str], None],
+    extra_meta: Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run ``source`` in a forked child; returns the envelope as a dict."""
+    """Run ``source`` in a forked child; returns the envelope as a dict. ``extra_meta``
+    runs in the child after the script and adds to the envelope's ``meta`` (what the
+    child's providers saw, for example)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: run, report, and never return into the CLI
@@ -51,7 +54,10 @@ def run_isolated(
                 envelope = run_script(source, providers=providers, args=args, limits=limits,
                                       allow_writes=allow_writes, chunk_name=chunk_name,
                                       on_output=lambda line: report("line", line))  # fmt: skip
-                report("envelope", envelope.to_dict())
+                result = envelope.to_dict()
+                if extra_meta is not None:
+                    result["meta"].update(extra_meta())
+                report("envelope", result)
         except BaseException:
             status = 1
         finally:

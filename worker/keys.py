@@ -5,6 +5,8 @@
     luaq:finished                stream  every finished envelope, for consumer groups
     luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
     luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
+    luaq:inflight:{account}      zset    in-flight request leases: lease id -> expiry (ms)
+    luaq:spend:{account}:daily   hash    day (UTC day number), predictions (created that day)
 
 Each family has its own prefix, so no job id (``:`` is allowed in ids) can name another
 job's key.
@@ -31,3 +33,11 @@ def rate(account: str, bucket: str) -> str:
 
 def rate_block(account: str, bucket: str) -> str:
     return f"{PREFIX}rate:{account}:{bucket}:blocked"
+
+
+def in_flight(account: str) -> str:
+    return f"{PREFIX}inflight:{account}"
+
+
+def daily_spend(account: str) -> str:
+    return f"{PREFIX}spend:{account}:daily"

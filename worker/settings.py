@@ -19,13 +19,15 @@ reads the environment.
 | ``LUAQ_MAX_ARGS_BYTES`` | ``max_args_bytes``: largest accepted ``args`` (as JSON) | 262144 |
 | ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
 | ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a pool process using more after a job is replaced | 1024 |
-| ``LUAQ_RATE_LIMITS`` | ``rate_limits``: per-account rates, ``{"<account>" or "*": {"create": [per_min, burst], "other": [...]}}`` | Replicate's: create 600/min (burst 20), other 3000/min (burst 100) |
+| ``LUAQ_RATE_LIMITS`` | ``rate_limits``: per-account limits shared by all workers, ``{"<account>" or "*": {"create": [per_min, burst], "other": [...], "in_flight": n, "daily_predictions": n}}`` | Replicate's: create 600/min (burst 20), other 3000/min (burst 100); 100 in flight; no daily cap |
 | ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
 
 Limits (``instructions``, ``memory_bytes``, ``wall_clock_seconds``, ``output_bytes``,
-``calls``, ``result_bytes``) default to :class:`sandbox.Limits`'s table; each server
-default and maximum can be set as ``LUAQ_DEFAULT_<FIELD>`` and ``LUAQ_MAX_<FIELD>`` (e.g.
-``LUAQ_MAX_WALL_CLOCK_SECONDS=600``). A job may ask for any value up to the maximum.
+``calls``, ``result_bytes`` and the spend caps ``predictions`` and ``writes``) default to
+:class:`sandbox.Limits`'s table; each server default and maximum can be set as
+``LUAQ_DEFAULT_<FIELD>`` and ``LUAQ_MAX_<FIELD>`` (e.g. ``LUAQ_MAX_WALL_CLOCK_SECONDS=600``,
+``LUAQ_MAX_PREDICTIONS=20``). A job may ask for any value up to the maximum; the spend
+caps' defaults are their maximums, so a job can only lower them.
 """
 
 from __future__ import annotations
@@ -71,8 +73,11 @@ def _limits(env: Mapping[str, str]) -> tuple[Limits, Limits]:
     for f in fields(Limits):
         kind = float if f.type in (float, "float") else int
         maximums[f.name] = _number(env, f"LUAQ_MAX_{f.name.upper()}", getattr(Limits.MAXIMUM, f.name), kind)
-        # Lowering only the maximum lowers the built-in default with it.
+        # Lowering only the maximum lowers the built-in default with it; a spend cap's
+        # default follows its maximum either way.
         builtin = min(getattr(Limits.DEFAULT, f.name), maximums[f.name])
+        if f.name in Limits.SPEND_CAPS:
+            builtin = maximums[f.name]
         defaults[f.name] = _number(env, f"LUAQ_DEFAULT_{f.name.upper()}", builtin, kind)
         if defaults[f.name] > maximums[f.name]:
             raise SettingsError(f"the default {f.name} ({defaults[f.name]}) is above its maximum ({maximums[f.name]})")

@@ -43,7 +43,7 @@ def test_run_waits_for_the_output_and_reports_its_requests(provider, simulator):
     outcome = provider.call("run", "default", {"ref": HELLO_REF, "input": {"text": "Bo"}}, timeout=120)
     assert (outcome.value["status"], outcome.value["output"]) == ("succeeded", "hello Bo")
     assert outcome.http_status == 201
-    assert outcome.extra == {"http_requests": 1, "retries": []}
+    assert outcome.extra == {"http_requests": 1, "retries": [], "rate_limit_wait_ms": 0.0, "throttled": 0}
     assert simulator.requests[0].headers["prefer"] == "wait"
 
 

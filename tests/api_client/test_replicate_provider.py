@@ -51,7 +51,7 @@ def test_there_is_one_function_per_operation_then_the_helpers(provider, catalog)
 def test_specs_have_the_sandbox_field_names():
     """The look-alike value objects carry exactly the sandbox's field names."""
     assert [f.name for f in dataclasses.fields(FunctionSpec)] == [
-        "names", "title", "kind", "args_schema", "doc", "example",
+        "names", "title", "kind", "args_schema", "doc", "example", "creates",
     ]  # fmt: skip
     assert [f.name for f in dataclasses.fields(CallOutcome)] == ["value", "http_status", "extra"]
 

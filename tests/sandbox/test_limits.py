@@ -57,9 +57,13 @@ def test_defaults_and_maximums():
         "output_bytes": 1024 * 1024,
         "calls": 1000,
         "result_bytes": 1024 * 1024,
+        "predictions": 100,
+        "writes": 500,
     }
     assert Limits.MAXIMUM.instructions == 2_000_000_000
     assert Limits.MAXIMUM.memory_bytes == 256 * 1024 * 1024
+    # Spend caps: a job may lower them, never raise them.
+    assert (Limits.MAXIMUM.predictions, Limits.MAXIMUM.writes) == (100, 500)
 
 
 # Instructions ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class StubError(Exception):
         title: str | None = None,
         detail: str | None = None,
         retry_after: float | None = None,
+        limit: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
@@ -45,6 +46,7 @@ class StubError(Exception):
         self.title = title
         self.detail = detail
         self.retry_after = retry_after
+        self.limit = limit  # with error_type "limit_exceeded": the provider's cap, ending the run
 
 
 @dataclass
@@ -58,6 +60,7 @@ class StubFunction:
     title: str = ""
     doc: str = ""
     http_status: int | None = 200
+    creates: bool = False
 
     def spec(self) -> FunctionSpec:
         names = (self.names,) if isinstance(self.names, str) else tuple(self.names)
@@ -67,6 +70,7 @@ class StubFunction:
             kind=self.kind,
             args_schema=self.args_schema,
             doc=self.doc,
+            creates=self.creates,
         )
 
 

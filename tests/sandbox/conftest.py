@@ -57,6 +57,7 @@ def provider() -> StubProvider:
             result=lambda args, account: {"id": "p1", "status": "starting", "sent": dict(args)},
             args_schema=PREDICTION_SCHEMA,
             http_status=201,
+            creates=True,
         ),
         StubFunction(
             ("list_predictions", "replicate_list_predictions"),

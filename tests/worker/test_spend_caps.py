@@ -112,3 +112,12 @@ def test_rate_limit_waits_and_429s_are_in_integration_calls_and_logs(store, sett
     events = {entry["event"]: entry for entry in logs}
     assert events["ratelimit.waited"]["job_id"] == job_id
     assert events["ratelimit.throttled"]["job_id"] == job_id and events["ratelimit.throttled"]["bucket"] == "create"
+
+
+def test_raising_the_deployments_cap_raises_every_jobs_default():
+    """A spend cap's default follows LUAQ_MAX_<CAP> up as well as down; jobs may still ask for less."""
+    settings = Settings.from_env({"LUAQ_MAX_PREDICTIONS": "1000", "LUAQ_MAX_WRITES": "2000"})
+    assert (settings.default_limits.predictions, settings.default_limits.writes) == (1000, 2000)
+    assert Settings.from_env({}).default_limits.predictions == 100
+    lowered = JobRequest.from_dict({"script": "return 1", "limits": {"predictions": 7}}, settings)
+    assert lowered.limits_for(settings).predictions == 7

@@ -31,6 +31,10 @@ def create_app(settings: Settings) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
     broker_url, broker_options = celery_broker(settings.redis_url, master_name=settings.redis_sentinel_master)
+    if settings.visibility_timeout_seconds:
+        # A short visibility timeout is only useful if abandoned jobs are looked for often
+        # (kombu's default sweep: every 10 s x every 10th call).
+        broker_options.update(unacked_restore_interval=1, unacked_restore_throttle=1)
     app = Celery("luaq", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

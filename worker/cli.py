@@ -464,6 +464,23 @@ def batch(settings: Settings, script: str, inputs: str, out_path: str, account: 
     sys.exit(0 if result.ok else 1)
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for workers to answer.")
+@pass_settings
+def status(settings: Settings, as_json: bool, timeout: float) -> None:
+    """Queue depth per queue (waiting and reserved), workers and their load, jobs finished
+    in the last hour by status, and each account's call rate, 429s and limiter state."""
+    from worker.status import collect, render
+
+    client = connect(settings, as_json)
+    report = collect(client.store.redis, client.app, client.settings, inspect_timeout=timeout)
+    if as_json:
+        print_json(report)
+    else:
+        click.echo(render(report))
+
+
 # -- processes ---------------------------------------------------------------------------
 
 

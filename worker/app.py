@@ -15,6 +15,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import setup_logging
 
+from .redis_urls import celery_broker
 from .settings import Settings
 
 TASK_NAME = "luaq.run_job"
@@ -29,7 +30,12 @@ def _keep_luaq_logging(**_: object) -> None:
 def create_app(settings: Settings) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
-    app = Celery("luaq", broker=settings.redis_url, set_as_current=False)
+    broker_url, broker_options = celery_broker(settings.redis_url, master_name=settings.redis_sentinel_master)
+    if settings.visibility_timeout_seconds:
+        # A short visibility timeout is only useful if abandoned jobs are looked for often
+        # (kombu's default sweep: every 10 s x every 10th call).
+        broker_options.update(unacked_restore_interval=1, unacked_restore_throttle=1)
+    app = Celery("luaq", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -40,7 +46,7 @@ def create_app(settings: Settings) -> Celery:
         accept_content=["json"],
         task_default_queue=settings.queue,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout, **broker_options},
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

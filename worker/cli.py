@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from worker.job import SubmissionError
+from worker.job import JobRequest, SubmissionError
 from worker.render import exit_code, print_event, print_json, print_result, rejected_envelope
 from worker.settings import Settings, SettingsError
 
@@ -419,6 +419,80 @@ def watch(settings: Settings, job_id: str, as_json: bool, after: str, wait_timeo
     if not as_json:
         print_result(envelope, show_output=False)
     sys.exit(exit_code(envelope))
+
+
+# -- batch, status ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("inputs", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Results file (JSONL), appended to; re-running with the same --out resumes.")  # fmt: skip
+@click.option("--account", default="default", show_default=True, help="Account for unqualified calls.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 10_000), default=16, show_default=True,
+              help="Jobs of this batch queued or running at once.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Allow write operations (allow_writes).")
+@click.option("--simulate", is_flag=True, help="Talk to the offline Replicate simulator.")
+@click.option("--queue", help="Celery queue to submit to.")
+@click.option("--agent-id", help="Who submitted the jobs.")
+@click.option("--timeout", "wall_clock", type=float, metavar="SECONDS", help="Wall-clock limit per job.")
+@click.option("--limits", "limits_json", metavar="JSON", help="Limits per job as JSON, e.g. '{\"calls\": 10}'.")
+@pass_settings
+def batch(settings: Settings, script: str, inputs: str, out_path: str, account: str, concurrency: int, force: bool,
+          simulate: bool, queue: str | None, agent_id: str | None, **limit_flags: Any) -> None:  # fmt: skip
+    """Run SCRIPT once per line of INPUTS (JSONL; each line is job.args), appending each
+    result (the envelope plus "line") to --out as it finishes. Interrupt and re-run the same
+    command to resume: inputs whose results are in --out, or whose jobs are already queued
+    or running, are not run again. Exit 0 when every input succeeded, 1 otherwise."""
+    import signal
+    import threading
+
+    from worker.batch import BatchError, BatchInterrupted, ProgressDisplay, read_inputs, run_batch
+
+    source, chunk_name = read_script(script, None, False)
+    template: dict[str, Any] = {"script": source, "file": chunk_name, "account": account, "allow_writes": force,
+                                "simulate": simulate, "limits": requested_limits(limit_flags)}  # fmt: skip
+    template.update({k: v for k, v in {"queue": queue, "agent_id": agent_id}.items() if v is not None})
+    client = connect(settings, False)
+    _submitted(False, lambda: JobRequest.from_dict({**template, "args": {}}, client.settings))  # options valid?
+    display = ProgressDisplay(sys.stderr)
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        # Stop between two steps, never inside a submission; a second Ctrl-C stops at once.
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = run_batch(client, template, read_inputs(Path(inputs)), Path(out_path), concurrency=concurrency,
+                           display=display, should_stop=stop.is_set)  # fmt: skip
+    except BatchError as exc:
+        raise UsageProblem(str(exc)) from None
+    except (BatchInterrupted, KeyboardInterrupt):
+        click.echo(f"luaq: interrupted; finished results are in {out_path} and submitted jobs go on: "
+                   "run the same command again to resume", err=True)  # fmt: skip
+        sys.exit(130)
+    click.echo(f"luaq: {result.summary(Path(out_path))}", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for workers to answer.")
+@pass_settings
+def status(settings: Settings, as_json: bool, timeout: float) -> None:
+    """Queue depth per queue (waiting and reserved), workers and their load, jobs finished
+    in the last hour by status, and each account's call rate, 429s and limiter state."""
+    from worker.status import collect, render
+
+    client = connect(settings, as_json)
+    report = collect(client.store.redis, client.app, client.settings, inspect_timeout=timeout)
+    if as_json:
+        print_json(report)
+    else:
+        click.echo(render(report))
 
 
 # -- processes ---------------------------------------------------------------------------

@@ -6,7 +6,9 @@ reads the environment.
 
 | variable | setting | default |
 |---|---|---|
-| ``LUAQ_REDIS_URL`` | ``redis_url``: broker, results channel and job store | unset: local mode (``luaq up``) |
+| ``LUAQ_REDIS_URL`` | ``redis_url``: broker, results channel, job store and rate limiter; ``redis://`` or ``redis+sentinel://`` (see :mod:`worker.redis_urls`) | unset: local mode (``luaq up``) |
+| ``LUAQ_REDIS_SENTINEL_MASTER`` | ``redis_sentinel_master``: the Sentinel master name when the URL names none | ``mymaster`` |
+| ``LUAQ_VISIBILITY_TIMEOUT`` | ``visibility_timeout_seconds``: seconds before Redis redelivers an unacknowledged job | 2 x max wall clock + 600 |
 | ``LUAQ_QUEUE`` | ``queue``: the Celery queue jobs go to by default | ``luaq`` |
 | ``LUAQ_QUEUES`` | ``queues``: every queue a submission may name (comma-separated) | the default queue |
 | ``LUAQ_JOB_TTL`` | ``job_ttl_seconds``: how long job records and event streams live | 86400 |
@@ -104,6 +106,8 @@ def _queues(env: Mapping[str, str], default: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
+    redis_sentinel_master: str | None = None
+    visibility_timeout_seconds: int | None = None
     queue: str = "luaq"
     queues: tuple[str, ...] = ("luaq",)
     job_ttl_seconds: int = 86_400
@@ -130,6 +134,8 @@ class Settings:
         default_limits, max_limits = _limits(env)
         return cls(
             redis_url=env.get("LUAQ_REDIS_URL") or None,
+            redis_sentinel_master=env.get("LUAQ_REDIS_SENTINEL_MASTER") or None,
+            visibility_timeout_seconds=_number(env, "LUAQ_VISIBILITY_TIMEOUT", 0) or None,
             queue=queue,
             queues=_queues(env, queue),
             job_ttl_seconds=_number(env, "LUAQ_JOB_TTL", 86_400),
@@ -161,7 +167,10 @@ class Settings:
     @property
     def visibility_timeout(self) -> int:
         """Seconds before Redis redelivers an unacknowledged job: well above the longest
-        hard time limit, so a running job is never handed to a second worker."""
+        hard time limit, so a running job is never handed to a second worker.
+        ``LUAQ_VISIBILITY_TIMEOUT`` overrides it (tests; deployments whose jobs are short)."""
+        if self.visibility_timeout_seconds:
+            return self.visibility_timeout_seconds
         return int(self.max_limits.wall_clock_seconds * 2 + 600)
 
 

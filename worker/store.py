@@ -21,6 +21,7 @@ import redis
 
 from . import keys
 from .job import FINAL_STATUSES, JobRequest, JobStatus
+from .redis_urls import redis_client
 from .settings import Settings
 
 CREATE_SCRIPT = """
@@ -113,7 +114,7 @@ class JobStore:
     def from_settings(cls, settings: Settings) -> JobStore:
         if not settings.redis_url:
             raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
-        return cls(redis.Redis.from_url(settings.redis_url, decode_responses=True), settings)
+        return cls(redis_client(settings.redis_url, master_name=settings.redis_sentinel_master), settings)
 
     # -- writing ---------------------------------------------------------------------
 

@@ -1,0 +1,127 @@
+"""`luaq batch` over 500 input lines on real workers: results, bad lines, and a resume after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+import redis
+
+from tests.conftest import wait_until
+from tests.e2e.conftest import LUAQ, luaq_env
+from worker import keys
+
+SCRIPT = """
+sleep(0.02)
+if job.args.fail then error("asked to fail on " .. job.args.n) end
+return job.args.n * job.args.n
+"""
+
+BAD_LINES = {
+    7: "{not json",
+    100: "[1, 2, 3]",
+    250: '"just a string"',
+    333: '{"n": 1',
+}
+FAILING_LINES = {42, 420}
+
+
+def write_inputs(path) -> dict[int, int]:
+    """500 lines: 4 malformed, 2 whose job fails, the rest {"n": line}; returns line -> n."""
+    expected, lines = {}, []
+    for number in range(1, 501):
+        if number in BAD_LINES:
+            lines.append(BAD_LINES[number])
+        elif number in FAILING_LINES:
+            lines.append(json.dumps({"n": number, "fail": True}))
+        else:
+            lines.append(json.dumps({"n": number}))
+            expected[number] = number * number
+    path.write_text("\n".join(lines) + "\n")
+    return expected
+
+
+def read_results(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_batch_resumes_after_an_interrupt_without_running_any_input_twice(workers, e2e_settings, tmp_path):
+    """Interrupted half-way and re-run, a 500-line batch yields one correct result per good line, each job run once."""
+    workers.start(count=2, concurrency=3)
+    script, inputs, out = tmp_path / "square.lua", tmp_path / "inputs.jsonl", tmp_path / "results.jsonl"
+    script.write_text(SCRIPT)
+    expected = write_inputs(inputs)
+    command = [*LUAQ, "batch", str(script), str(inputs), "--out", str(out), "--concurrency", "12"]
+    env = luaq_env(e2e_settings)
+
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= 248, timeout=90,
+                   message="half the results")  # fmt: skip
+        first.send_signal(signal.SIGINT)
+        _, first_err = first.communicate(timeout=30)
+    finally:
+        first.kill()
+    assert first.returncode == 130, first_err
+    assert "run the same command again to resume" in first_err
+    written_before = len(read_results(out))
+    assert 248 <= written_before < 496, written_before
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1, second.stderr  # two inputs failed, four were malformed
+
+    results = read_results(out)
+    by_line = {}
+    for result in results:
+        assert result["line"] not in by_line, f"line {result['line']} has two results"
+        by_line[result["line"]] = result
+    assert set(by_line) == set(range(1, 501)) - set(BAD_LINES)
+    for line, square in expected.items():
+        assert by_line[line]["status"] == "succeeded", by_line[line]
+        assert by_line[line]["result"] == [square]
+    for line in FAILING_LINES:
+        assert by_line[line]["status"] == "failed"
+        assert f"asked to fail on {line}" in by_line[line]["error"]["message"]
+
+    # No input ran twice: one job record per good line, each run once, each finished once.
+    client = redis.Redis.from_url(e2e_settings.redis_url, decode_responses=True)
+    try:
+        job_keys = list(client.scan_iter(keys.job("batch-*"), count=1000))
+        assert len(job_keys) == 496
+        attempts = [int(client.hget(key, "attempt")) for key in job_keys]
+        assert attempts == [1] * 496
+        assert client.xlen(keys.FINISHED_STREAM) == 496
+    finally:
+        client.close()
+
+    for line in BAD_LINES:
+        assert f"luaq: {line}: " in second.stderr, second.stderr
+    assert "not valid JSON" in second.stderr and "must be a JSON object" in second.stderr
+    summary = second.stderr.strip().splitlines()[-1]
+    assert "496 inputs, 494 succeeded, 2 failed (2 failed)" in summary, summary
+    assert f"{written_before} of them were already in {out}, {496 - written_before} ran now" in summary
+    assert "4 malformed line(s) skipped: 7, 100, 250, 333" in summary
+
+    # A third run has nothing left to do.
+    third = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert third.returncode == 1  # the two failures are still there
+    assert f"496 of them were already in {out}, 0 ran now" in third.stderr
+    assert len(read_results(out)) == 496
+
+
+def test_batch_refuses_results_of_another_script(workers, e2e_settings, tmp_path):
+    """--out holding another batch's results is refused, not mixed in."""
+    inputs, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inputs.write_text('{"n": 1}\n')
+    (tmp_path / "a.lua").write_text("return job.args.n")
+    (tmp_path / "b.lua").write_text("return job.args.n + 1")
+    env = luaq_env(e2e_settings)
+    workers.start(count=1, concurrency=1)
+    ok = subprocess.run([*LUAQ, "batch", str(tmp_path / "a.lua"), str(inputs), "--out", str(out)],
+                        env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    other = subprocess.run([*LUAQ, "batch", str(tmp_path / "b.lua"), str(inputs), "--out", str(out)],
+                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert other.returncode == 2
+    assert "holds results of another batch" in other.stderr

@@ -12,7 +12,7 @@ api_client never imports lupa, celery, redis or the sandbox.
 
 from ._accounts import DEFAULT_BASE_URL, Account, accounts_from_env, simulated_accounts
 from ._catalog import Catalog, Operation, Parameter, RequestBody, load_catalog
-from ._client import ReplicateClient, Response
+from ._client import ReplicateClient, Response, new_http_client
 from ._errors import (
     APIError,
     ArgumentError,
@@ -69,6 +69,7 @@ __all__ = [
     "__version__",
     "accounts_from_env",
     "load_catalog",
+    "new_http_client",
     "simulated_accounts",
     "verify_webhook",
 ]

@@ -16,6 +16,7 @@ limiter's spend caps once, before its first attempt (``spend``; see ``_limiter``
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import math
 import re
@@ -64,6 +65,19 @@ class Response:
     throttled: int = 0
 
 
+def new_http_client(transport: httpx.BaseTransport | None = None, *, max_connections: int | None = 100) -> httpx.Client:
+    """The HTTP client Replicate calls go through. Each request carries its own timeout
+    and ``Authorization``; cookies are never kept, so one client can be shared by every
+    job and account of a process without carrying anything from one to the next."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections or 100)
+    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, limits=limits, cookies=_NoCookies())
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    def __init__(self) -> None:
+        super().__init__(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
 class ReplicateClient:
     """Calls Replicate operations for one account.
 
@@ -84,6 +98,7 @@ class ReplicateClient:
         files: FileSource | None = None,
         catalog: Catalog | None = None,
         retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
         self.account = account
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -91,7 +106,9 @@ class ReplicateClient:
         self.retry = retry or RetryPolicy()
         self._files = files or FileSource()
         self._catalog = catalog or load_catalog()
-        self._http = httpx.Client(transport=transport, timeout=self._timeout)
+        # A shared ``http`` client (a worker process's connection pool) is not closed here.
+        self._owns_http = http is None
+        self._http = http if http is not None else new_http_client(transport)
 
     def __repr__(self) -> str:
         return f"ReplicateClient(account={self.account.name!r}, base_url={self.account.base_url!r})"
@@ -103,7 +120,8 @@ class ReplicateClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def call(
         self,

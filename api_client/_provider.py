@@ -14,6 +14,7 @@ answers); a raised error carries the same as attributes.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import threading
 import time
@@ -71,7 +72,8 @@ class ReplicateProvider:
     upload besides the bytes it is given. ``retry`` is every client's retry policy
     (default: ``RetryPolicy`` sleeping with ``sleep`` and measuring with ``clock``);
     ``sleep`` and ``clock`` (monotonic seconds) are also what ``wait`` and ``run`` poll
-    with. Clients are created on first use.
+    with. ``http`` is an HTTP client to share (see ``new_http_client``; a worker process
+    keeps one for all its jobs), else each account's client makes its own. Clients are created on first use.
     """
 
     name = APP_NAME
@@ -88,8 +90,10 @@ class ReplicateProvider:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        http: httpx.Client | None = None,
     ) -> None:
         self._accounts = dict(accounts)
+        self._http = http
         self._accounts.setdefault(DEFAULT_ACCOUNT, Account(DEFAULT_ACCOUNT))
         self._transport = transport
         self._files = FileSource(dict(attachments or {}), tuple(allow_read))
@@ -101,7 +105,6 @@ class ReplicateProvider:
         self._helpers: dict[str, Helper] = {name: h for h in HELPERS for name in h.names}
         self._clients: dict[str, ReplicateClient] = {}
         self._lock = threading.Lock()
-        self._functions: tuple[FunctionSpec, ...] | None = None
 
     def __repr__(self) -> str:
         return f"ReplicateProvider(accounts={list(self.accounts())!r})"
@@ -113,10 +116,7 @@ class ReplicateProvider:
         self.close()
 
     def functions(self) -> Sequence[FunctionSpec]:
-        if self._functions is None:
-            operations = tuple(_spec(op) for op in self._catalog)
-            self._functions = operations + tuple(_helper_spec(h) for h in HELPERS)
-        return self._functions
+        return function_specs(self._catalog)
 
     def accounts(self) -> Sequence[str]:
         others = sorted(name for name in self._accounts if name != DEFAULT_ACCOUNT)
@@ -171,6 +171,7 @@ class ReplicateProvider:
                     files=self._files,
                     catalog=self._catalog,
                     retry=self._retry,
+                    http=self._http,
                 )
                 self._clients[account] = client
             return client
@@ -195,6 +196,13 @@ def _extra(used: Response | Session) -> dict[str, Any]:
         "rate_limit_wait_ms": round(used.rate_limit_wait_ms, 3),
         "throttled": used.throttled,
     }
+
+
+@functools.lru_cache(maxsize=8)
+def function_specs(catalog: Catalog) -> tuple[FunctionSpec, ...]:
+    """The Lua-facing functions of ``catalog``, docs included: built once per catalog
+    (per process), not per job."""
+    return tuple(_spec(op) for op in catalog) + tuple(_helper_spec(h) for h in HELPERS)
 
 
 def _spec(operation: Operation) -> FunctionSpec:

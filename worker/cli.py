@@ -499,38 +499,47 @@ def status(settings: Settings, as_json: bool, timeout: float) -> None:
 
 
 @cli.command()
-@click.option("--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs run at once (default: CPUs).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 10_000),
+    help="Jobs one process runs at once (threads pool; default 100, LUAQ_WORKER_CONCURRENCY); "
+    "under --pool prefork, the number of processes.",
+)
+@click.option(
+    "--processes",
+    "-p",
+    type=click.IntRange(1, 256),
+    help="Worker processes (threads pool; default: CPUs, LUAQ_WORKER_PROCESSES).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["threads", "prefork"]),
+    help="threads: many jobs per process (default); prefork: one job per process.",
+)
 @click.option("--simulate", is_flag=True, help="Run every job against the offline simulator.")
 @click.option("--queue", "-Q", "queues", multiple=True, help="Queues to consume (default: luaq).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @pass_settings
-def worker(settings: Settings, concurrency: int | None, simulate: bool, queues: tuple[str, ...],
-           loglevel: str) -> None:  # fmt: skip
-    """Start a Celery worker that runs jobs (JSON logs on stderr)."""
-    from worker.app import create_app
+def worker(settings: Settings, concurrency: int | None, processes: int | None, pool: str | None, simulate: bool,
+           queues: tuple[str, ...], loglevel: str) -> None:  # fmt: skip
+    """Start worker processes that run jobs, under a supervisor (JSON logs on stderr)."""
     from worker.logs import configure_logging
+    from worker.supervisor import Supervisor
 
     configure_logging(json=True, level=loglevel)
     settings = settings.with_local_redis()
     if not settings.redis_url:
         raise UsageProblem("no Redis configured: set LUAQ_REDIS_URL, or use `luaq up` for local mode")
-    if simulate:
-        settings = replace(settings, simulate=True)
-    argv = [
-        "worker",
-        f"--loglevel={loglevel}",
-        "--pool=prefork",
-        f"--hostname=luaq-{os.getpid()}@%h",
-        "-Q",
-        ",".join(queues or (settings.queue,)),
-        "--without-mingle",
-        "--without-gossip",
-        # Python-side memory is not under Lua's limit: replace a pool process that grew.
-        f"--max-memory-per-child={settings.worker_max_memory_mb * 1024}",
-    ]
+    changes: dict[str, Any] = {"simulate": True} if simulate else {}
+    pool = pool or settings.worker_pool
+    changes["worker_pool"] = pool
     if concurrency:
-        argv.append(f"--concurrency={concurrency}")
-    create_app(settings).worker_main(argv=argv)
+        changes["worker_concurrency" if pool == "threads" else "worker_processes"] = concurrency
+    if processes and pool == "threads":
+        changes["worker_processes"] = processes
+    settings = replace(settings, **changes)
+    sys.exit(Supervisor(settings, queues or (settings.queue,), loglevel).run())
 
 
 @cli.command()

@@ -33,6 +33,21 @@ class Submitted:
     created: bool  # False when the job_id existed already (idempotent resubmission)
 
 
+def publish(app: Celery, settings: Settings, request: JobRequest) -> None:
+    """Send the Celery message that makes a worker run the stored job ``request``."""
+    wall = request.limits_for(settings).wall_clock_seconds
+    app.send_task(
+        TASK_NAME,
+        args=[request.job_id],
+        task_id=request.job_id,
+        queue=request.queue or settings.queue,
+        priority=request.priority,
+        # Under the prefork pool, the backstop behind the sandbox's own wall clock and the
+        # watchdog (the threads pool has no time limits; its supervisor is the backstop).
+        time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
+    )
+
+
 class LuaqClient:
     def __init__(self, settings: Settings, store: JobStore, app: Celery) -> None:
         self.settings = settings
@@ -48,17 +63,8 @@ class LuaqClient:
         request = submission if isinstance(submission, JobRequest) else JobRequest.from_dict(submission, self.settings)
         if not self.store.create(request):
             return Submitted(request.job_id, created=False)
-        wall = request.limits_for(self.settings).wall_clock_seconds
         try:
-            self.app.send_task(
-                TASK_NAME,
-                args=[request.job_id],
-                task_id=request.job_id,
-                queue=request.queue or self.settings.queue,
-                priority=request.priority,
-                # The backstop behind the sandbox's own wall clock and the watchdog.
-                time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
-            )
+            publish(self.app, self.settings, request)
         except Exception:
             # Nothing was queued: take the record back so the same job_id can be resubmitted.
             self.store.discard(request.job_id)

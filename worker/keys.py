@@ -3,6 +3,9 @@
     luaq:job:{job_id}            hash    the job record: request, status, attempt, envelope
     luaq:events:{job_id}         stream  queued / started / log / call / finished events
     luaq:finished                stream  every finished envelope, for consumer groups
+    luaq:leases                  zset    running jobs: job id -> lease expiry (ms, server clock)
+    luaq:orphans                 zset    running jobs whose worker is gone, queued again: id -> retry time (ms)
+    luaq:node:{worker}           set     the jobs one worker process is running
     luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
     luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
     luaq:inflight:{account}      zset    in-flight request leases: lease id -> expiry (ms)
@@ -17,6 +20,9 @@ same database; all luaq keys start with ``luaq:``.
 
 PREFIX = "luaq:"
 FINISHED_STREAM = f"{PREFIX}finished"
+LEASES = f"{PREFIX}leases"
+ORPHANS = f"{PREFIX}orphans"
+NODE_PREFIX = f"{PREFIX}node:"
 
 
 def job(job_id: str) -> str:
@@ -41,3 +47,7 @@ def in_flight(account: str) -> str:
 
 def daily_spend(account: str) -> str:
     return f"{PREFIX}spend:{account}:daily"
+
+
+def node_jobs(worker: str) -> str:
+    return f"{NODE_PREFIX}{worker}"

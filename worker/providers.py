@@ -8,6 +8,10 @@ Simulated jobs never see a real token: each account gets a simulator token, and 
 go to a ``luaq simulator`` server when ``LUAQ_SIMULATOR_URL`` is set (shared by every
 worker) or else to a simulator inside this process (kept for the life of the process, so
 a prediction created by one job can be read by the next).
+
+Every job of a process shares one HTTP client (:func:`shared_http_client`): its connection
+pool keeps connections to Replicate open from one job to the next, and building a client
+per job (TLS context included) costs more than a trivial job itself.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from api_client import Account, Limiter, ReplicateProvider, accounts_from_env, simulated_accounts
+import httpx
+
+from api_client import Account, Limiter, ReplicateProvider, accounts_from_env, new_http_client, simulated_accounts
 from api_client.simulator import Simulator, SimulatorTransport
 
 from .settings import Settings
@@ -41,6 +47,18 @@ class UnknownAccount(LookupError):
 @functools.lru_cache(maxsize=4)
 def in_process_simulator(prediction_seconds: float) -> Simulator:
     return Simulator(prediction_seconds=prediction_seconds)
+
+
+@functools.lru_cache(maxsize=8)
+def shared_http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """One HTTP client per process (and transport); no cap on connections, as each
+    waiting job may hold one (``Prefer: wait``)."""
+    return new_http_client(transport, max_connections=None)
+
+
+@functools.lru_cache(maxsize=4)
+def _simulator_transport(prediction_seconds: float) -> SimulatorTransport:
+    return SimulatorTransport(in_process_simulator(prediction_seconds))
 
 
 def configured_accounts(settings: Settings) -> dict[str, Account]:
@@ -73,10 +91,10 @@ def build_providers(
         accounts["default"] = accounts[account]
     transport = None
     if simulate and not settings.simulator_url:
-        transport = SimulatorTransport(in_process_simulator(settings.simulator_prediction_seconds))
+        transport = _simulator_transport(settings.simulator_prediction_seconds)
     provider = ReplicateProvider(
         accounts,
-        transport=transport,
+        http=shared_http_client(transport),
         attachments=dict(attachments or {}),
         allow_read=tuple(allow_read),
         limiter=limiter,

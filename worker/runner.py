@@ -36,31 +36,37 @@ class WorkerDeps:
     store: JobStore
     worker_name: str = field(default_factory=socket.gethostname)
     provider_factory: ProviderFactory = build_providers
-    watchdog: Callable[[float, Callable[[], None]], Any] = Watchdog
+    watchdog: Watchdog = field(default_factory=Watchdog)
     limiter: Any = None  # api_client's Limiter; the Redis one in workers (see tasks.py)
 
 
 def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
-    """Run the job ``job_id`` once; returns its envelope, or None when there was nothing
-    to run (unknown, expired or already final)."""
+    """Run the job ``job_id`` as a new attempt; returns its envelope, or None when there
+    was nothing to run (unknown or expired, already final, or held by a live attempt: a
+    duplicate delivery)."""
     store = deps.store
-    record = store.get(job_id)
-    if record is None:
-        log.warning("job.missing", job_id=job_id)
+    begun = store.begin(job_id, deps.worker_name)
+    if begun.state in ("missing", "final", "busy"):
+        log.info("job.not_run", job_id=job_id, reason=begun.state)
         return None
-    if record.is_final:
-        log.info("job.already_final", job_id=job_id, status=record.status.value)
-        return None
-    request_data = record.request
+    request_data = begun.request or {}
     with structlog.contextvars.bound_contextvars(
         job_id=job_id, account=request_data.get("account"), agent_id=request_data.get("agent_id")
     ):
-        attempt = store.start(job_id, deps.worker_name)
-        meta = {
-            "worker": deps.worker_name,
-            "attempt": attempt,
-            "queued_ms": max(0, (now_ms() - (record.created_at or now_ms()))),
-        }
+        attempt = begun.attempt
+        meta: dict[str, Any] = {"worker": deps.worker_name, "attempt": attempt,
+                                "queued_ms": max(0, now_ms() - (begun.created_at or now_ms()))}  # fmt: skip
+        if begun.state == "exhausted":
+            envelope = failure_envelope(
+                job_id, JobStatus.LOST, "lost",
+                f"gave up after {attempt} attempts: each one lost its worker process "
+                f"(last: {begun.previous_worker or 'unknown'})", meta,
+            )  # fmt: skip
+            if store.finish(job_id, JobStatus.LOST.value, envelope, attempt):
+                log.error("job.attempts_exhausted", attempts=attempt)
+            return envelope
+        if attempt > 1:
+            log.warning("job.retaken", attempt=attempt, previous_worker=begun.previous_worker)
         log.info("job.started", attempt=attempt, queued_ms=meta["queued_ms"])
         envelope = _execute(job_id, JobRequest.from_stored(request_data), deps, meta, attempt)
         if store.finish(job_id, envelope["status"], envelope, attempt):
@@ -104,7 +110,7 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
         )
 
     started = time.monotonic()
-    with deps.watchdog(limits.wall_clock_seconds, on_stuck):
+    with deps.watchdog.watch(job_id, attempt, limits.wall_clock_seconds, on_stuck):
         envelope: Envelope = run_script(
             request.script, providers=providers, args=request.args, limits=limits,
             allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,

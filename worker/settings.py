@@ -20,7 +20,12 @@ reads the environment.
 | ``LUAQ_MAX_SCRIPT_BYTES`` | ``max_script_bytes``: largest accepted script | 262144 |
 | ``LUAQ_MAX_ARGS_BYTES`` | ``max_args_bytes``: largest accepted ``args`` (as JSON) | 262144 |
 | ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
-| ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a pool process using more after a job is replaced | 1024 |
+| ``LUAQ_WORKER_PROCESSES`` | ``worker_processes``: job-running processes per ``luaq worker`` | the number of CPUs |
+| ``LUAQ_WORKER_CONCURRENCY`` | ``worker_concurrency``: jobs one process runs at once (threads pool; see :mod:`worker.supervisor`) | 100 |
+| ``LUAQ_WORKER_POOL`` | ``worker_pool``: ``threads`` (many jobs per process) or ``prefork`` (one job per process) | ``threads`` |
+| ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a worker process using more is drained and replaced | 1024 |
+| ``LUAQ_LEASE_SECONDS`` | ``lease_seconds``: a running job's lease; a job whose worker stopped renewing it is taken over after this long | 30 |
+| ``LUAQ_MAX_ATTEMPTS`` | ``max_attempts``: runs of one job before it is given up as ``lost`` (each lost worker is one) | 3 |
 | ``LUAQ_RATE_LIMITS`` | ``rate_limits``: per-account limits shared by all workers, ``{"<account>" or "*": {"create": [per_min, burst], "other": [...], "in_flight": n, "daily_predictions": n}}`` | Replicate's: create 600/min (burst 20), other 3000/min (burst 100); 100 in flight; no daily cap |
 | ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
 
@@ -95,6 +100,13 @@ def _rate_limits(env: Mapping[str, str]) -> Mapping[str, Any]:
         raise SettingsError(f"LUAQ_RATE_LIMITS: {exc}") from None
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _queues(env: Mapping[str, str], default: str) -> tuple[str, ...]:
     names = [name.strip() for name in (env.get("LUAQ_QUEUES") or default).split(",") if name.strip()]
     for name in [default, *names]:
@@ -119,7 +131,12 @@ class Settings:
     max_script_bytes: int = 256 * 1024
     max_args_bytes: int = 256 * 1024
     max_files_bytes: int = 100 * 1024 * 1024
+    worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    worker_concurrency: int = 100
+    worker_pool: str = "threads"
     worker_max_memory_mb: int = 1024
+    lease_seconds: float = 30.0
+    max_attempts: int = 3
     default_limits: Limits = field(default_factory=lambda: Limits.DEFAULT)
     max_limits: Limits = field(default_factory=lambda: Limits.MAXIMUM)
     home: Path = field(default_factory=lambda: Path.home() / ".luaq")
@@ -147,7 +164,12 @@ class Settings:
             max_script_bytes=_number(env, "LUAQ_MAX_SCRIPT_BYTES", 256 * 1024),
             max_args_bytes=_number(env, "LUAQ_MAX_ARGS_BYTES", 256 * 1024),
             max_files_bytes=_number(env, "LUAQ_MAX_FILES_BYTES", 100 * 1024 * 1024),
+            worker_processes=_number(env, "LUAQ_WORKER_PROCESSES", os.cpu_count() or 1),
+            worker_concurrency=_number(env, "LUAQ_WORKER_CONCURRENCY", 100),
+            worker_pool=_choice(env, "LUAQ_WORKER_POOL", ("threads", "prefork")),
             worker_max_memory_mb=_number(env, "LUAQ_WORKER_MAX_MEMORY_MB", 1024),
+            lease_seconds=_number(env, "LUAQ_LEASE_SECONDS", 30.0, float),
+            max_attempts=_number(env, "LUAQ_MAX_ATTEMPTS", 3),
             rate_limits=_rate_limits(env),
             default_limits=default_limits,
             max_limits=max_limits,

@@ -6,7 +6,13 @@ integration call, ``finished`` with the envelope), so a reader can start from an
 and resume where it left off; nothing depends on anyone listening. The final state is
 written by one Lua script that also appends the ``finished`` event and the entry on the
 global finished stream, so the record and the streams can never disagree, and only the
-first attempt to finish a job wins.
+attempt that holds the job can finish it.
+
+Running jobs hold a lease (``luaq:leases``, expiry on the Redis server's clock) that their
+worker process renews; a job whose lease ran out lost its worker. Any worker may then take
+it over as a new attempt (:meth:`JobStore.begin`), and :meth:`JobStore.claim_expired` finds
+such jobs so that they can be queued again. A second delivery of a job whose lease is
+alive is a duplicate and runs nothing.
 """
 
 from __future__ import annotations
@@ -39,17 +45,109 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
+BEGIN_SCRIPT = """
+-- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] leases zset, KEYS[4] this node's set
+-- ARGV[1] job id, ARGV[2] node, ARGV[3] now (ms, for the record), ARGV[4] lease (ms),
+-- ARGV[5] ttl (s), ARGV[6] events maxlen, ARGV[7] node set key prefix, ARGV[8] max attempts,
+-- ARGV[9] orphans zset
+-- Returns {'started' or 'exhausted', attempt (or attempts made), request, previous worker,
+-- created_at} or {'final'|'busy'|'missing'}.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status ~= 'queued' and status ~= 'running' then return {'final'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if status == 'running' then
+  local lease = redis.call('ZSCORE', KEYS[3], ARGV[1])
+  if lease and tonumber(lease) > now then return {'busy'} end
+end
+redis.call('ZREM', ARGV[9], ARGV[1])
+local previous = redis.call('HGET', KEYS[1], 'worker')
+if previous then redis.call('SREM', ARGV[7] .. previous, ARGV[1]) end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
+if attempts >= tonumber(ARGV[8]) then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return {'exhausted', attempts, redis.call('HGET', KEYS[1], 'request'), previous or '',
+          redis.call('HGET', KEYS[1], 'created_at') or ''}
+end
+local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'worker', ARGV[2])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'started',
+           'data', cjson.encode({worker = ARGV[2]}), 'ts', ARGV[3], 'attempt', attempt)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return {'started', attempt, redis.call('HGET', KEYS[1], 'request'), previous or '',
+        redis.call('HGET', KEYS[1], 'created_at') or ''}
+"""
+
+RENEW_SCRIPT = """
+-- KEYS[1] leases zset, then for each job: its record, its event stream
+-- ARGV[1] node, ARGV[2] lease (ms), ARGV[3] ttl (s), then for each job: id, attempt
+-- Returns the ids of the jobs this node no longer holds.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = {}
+for i = 4, #ARGV, 2 do
+  local k = (i - 4) / 2
+  local record, stream = KEYS[2 + 2 * k], KEYS[3 + 2 * k]
+  local held = redis.call('HMGET', record, 'status', 'worker', 'attempt')
+  if held[1] == 'running' and held[2] == ARGV[1] and held[3] == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
+    redis.call('EXPIRE', record, ARGV[3])
+    redis.call('EXPIRE', stream, ARGV[3])
+  else
+    table.insert(gone, ARGV[i])
+  end
+end
+return gone
+"""
+
+CLAIM_SCRIPT = """
+-- KEYS[1] leases zset, KEYS[2] orphans zset; ARGV[1] how many at most, ARGV[2] grace (ms)
+-- Returns running jobs whose lease ran out (their worker is gone), and orphans queued
+-- again earlier that no worker has taken within the grace: the caller queues each again.
+-- Each moves to the orphans with a retry time, so no other caller claims it meanwhile,
+-- and without a lease, so the worker that gets the new message takes it over.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+if #ids < limit then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit - #ids)) do
+    table.insert(ids, id)
+  end
+end
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+end
+return ids
+"""
+
 FINISH_SCRIPT = """
 -- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] global finished stream
 -- ARGV[1] status, ARGV[2] envelope JSON, ARGV[3] now (ms), ARGV[4] ttl (s),
 -- ARGV[5] events maxlen, ARGV[6] finished maxlen, ARGV[7] attempt, ARGV[8] job id,
--- ARGV[9..] the final statuses
--- Returns 1 when this call finished the job, 0 when it was already final or is gone.
+-- ARGV[9] node set key prefix, ARGV[10] '1' when only attempt ARGV[7] may finish a running job,
+-- ARGV[11..] the final statuses
+-- KEYS[4] leases zset, KEYS[5] orphans zset
+-- Returns 1 when this call finished the job, 0 when it was already final, is gone, or
+-- (with ARGV[10]) another attempt holds it.
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 0 end
-for i = 9, #ARGV do
+for i = 11, #ARGV do
   if current == ARGV[i] then return 0 end
 end
+if ARGV[10] == '1' and current == 'running' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[7] then
+  return 0
+end
+local worker = redis.call('HGET', KEYS[1], 'worker')
+if worker then redis.call('SREM', ARGV[9] .. worker, ARGV[8]) end
+redis.call('ZREM', KEYS[4], ARGV[8])
+redis.call('ZREM', KEYS[5], ARGV[8])
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'envelope', ARGV[2],
            'finished_at', ARGV[3], 'final_attempt', ARGV[7])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
@@ -82,6 +180,19 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Begun:
+    """What :meth:`JobStore.begin` found: ``started`` (this attempt runs the job),
+    ``final`` (nothing to do), ``busy`` (a live attempt holds it: a duplicate delivery),
+    ``missing`` (unknown or expired) or ``exhausted`` (no attempts left)."""
+
+    state: str
+    attempt: int = 0
+    request: dict[str, Any] | None = None
+    previous_worker: str | None = None
+    created_at: int | None = None
+
+
+@dataclass(frozen=True)
 class JobRecord:
     job_id: str
     status: JobStatus
@@ -109,12 +220,20 @@ class JobStore:
         self.settings = settings
         self._create = client.register_script(CREATE_SCRIPT)
         self._finish = client.register_script(FINISH_SCRIPT)
+        self._begin = client.register_script(BEGIN_SCRIPT)
+        self._renew = client.register_script(RENEW_SCRIPT)
+        self._claim = client.register_script(CLAIM_SCRIPT)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
         if not settings.redis_url:
             raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
-        return cls(redis_client(settings.redis_url, master_name=settings.redis_sentinel_master), settings)
+        # Every job thread of a worker process may hold a connection at once (and its
+        # rate-limiter calls another): redis-py's default pool stops at 100.
+        connections = max(100, settings.worker_concurrency * 2 + 50)
+        client = redis_client(settings.redis_url, master_name=settings.redis_sentinel_master,
+                              max_connections=connections)  # fmt: skip
+        return cls(client, settings)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -132,18 +251,47 @@ class JobStore:
         """Remove a job that never reached the queue (its message could not be sent)."""
         self.redis.delete(keys.job(job_id), keys.job_events(job_id))
 
-    def start(self, job_id: str, worker: str) -> int:
-        """Mark a job running and return this attempt's number (1 for the first run).
-        The record's time to live restarts, so a job never expires while it runs."""
-        key = keys.job(job_id)
-        started = now_ms()
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "attempt", 1)
-            pipe.hset(key, mapping={"status": JobStatus.RUNNING.value, "started_at": started, "worker": worker})
-            pipe.expire(key, self.settings.job_ttl_seconds)
-            attempt = int(pipe.execute()[0])
-        self.add_event(job_id, "started", {"worker": worker}, attempt)
-        return attempt
+    def begin(self, job_id: str, worker: str, *, max_attempts: int | None = None) -> Begun:
+        """Take the job for a new attempt on ``worker``: mark it running, take its lease and
+        append the ``started`` event, atomically. Nothing changes unless the job is queued,
+        or running under a lease that ran out (its worker died). The record's and stream's
+        time to live restart, so a job never expires while it runs."""
+        reply = self._begin(
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.LEASES, keys.node_jobs(worker)],
+            args=[job_id, worker, now_ms(), int(self.settings.lease_seconds * 1000), self.settings.job_ttl_seconds,
+                  self.settings.events_maxlen, keys.NODE_PREFIX, max_attempts or self.settings.max_attempts,
+                  keys.ORPHANS],
+        )  # fmt: skip
+        state = reply[0]
+        if state not in ("started", "exhausted"):
+            return Begun(state)
+        return Begun(state, int(reply[1]), json.loads(reply[2] or "{}"), reply[3] or None, _int(reply[4]))
+
+    def renew(self, worker: str, held: Mapping[str, int]) -> list[str]:
+        """Extend the leases of the jobs ``worker`` runs (``{job_id: attempt}``) and their
+        time to live; returns the ids it no longer holds (another attempt took them over)."""
+        if not held:
+            return []
+        job_keys = [k for job_id in held for k in (keys.job(job_id), keys.job_events(job_id))]
+        args = [worker, int(self.settings.lease_seconds * 1000), self.settings.job_ttl_seconds]
+        for job_id, attempt in held.items():
+            args += [job_id, attempt]
+        return list(self._renew(keys=[keys.LEASES, *job_keys], args=args))
+
+    def claim_orphans(self, limit: int = 100) -> list[str]:
+        """Running jobs whose lease ran out (their worker is gone), and jobs queued again
+        that nobody took within a lease; each claimed for :attr:`Settings.lease_seconds` so
+        that only this caller queues it again."""
+        grace = int(self.settings.lease_seconds * 1000)
+        return list(self._claim(keys=[keys.LEASES, keys.ORPHANS], args=[limit, grace]))
+
+    def expire_leases(self, worker: str) -> list[str]:
+        """End the leases of every job ``worker`` was running (it is known to be dead), so
+        that :meth:`claim_orphans` returns them at once; returns their ids."""
+        job_ids = sorted(self.redis.smembers(keys.node_jobs(worker)))
+        if job_ids:
+            self.redis.zadd(keys.LEASES, dict.fromkeys(job_ids, 0), xx=True)
+        return job_ids
 
     def add_event(self, job_id: str, type_: str, data: Mapping[str, Any], attempt: int | None = None) -> str:
         """Append an event; the stream's time to live restarts with it."""
@@ -156,14 +304,16 @@ class JobStore:
             pipe.expire(stream, self.settings.job_ttl_seconds)
             return pipe.execute()[0]
 
-    def finish(self, job_id: str, status: str, envelope: Mapping[str, Any], attempt: int) -> bool:
+    def finish(self, job_id: str, status: str, envelope: Mapping[str, Any], attempt: int, *,
+               holder_only: bool = True) -> bool:  # fmt: skip
         """Write the final state and the ``finished`` event atomically; False when the
-        job was already final (another attempt won) or no longer exists."""
+        job was already final or no longer exists or, with ``holder_only``, when another
+        attempt than ``attempt`` holds it. Ends the job's lease."""
         result = self._finish(
-            keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM],
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM, keys.LEASES, keys.ORPHANS],
             args=[status, json.dumps(envelope), now_ms(), self.settings.job_ttl_seconds,
                   self.settings.events_maxlen, self.settings.finished_maxlen, attempt, job_id,
-                  *sorted(FINAL_STATUSES)],
+                  keys.NODE_PREFIX, "1" if holder_only else "0", *sorted(FINAL_STATUSES)],
         )  # fmt: skip
         return bool(result)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
+from celery.signals import worker_ready
 
 from .app import TASK_NAME
 from .job import JobRequest, JobStatus, stuck_envelope
@@ -15,14 +18,30 @@ from .ratelimit import RedisLimiter
 from .runner import WorkerDeps, run_job
 from .settings import Settings
 from .store import JobStore
+from .watchdog import Watchdog
+
+_heartbeat: Callable[[], None] | None = None
+
+
+def set_heartbeat(beat: Callable[[], None]) -> None:
+    """What this process's watchdog calls on every tick (the supervisor reads it)."""
+    global _heartbeat
+    _heartbeat = beat
 
 
 @functools.lru_cache(maxsize=1)
-def _deps(settings: Settings, hostname: str) -> WorkerDeps:
-    # One store (and Redis connection pool) per process, made on first use (after the fork).
+def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
+    # One store (and Redis connection pool), limiter and watchdog per process, made on
+    # first use (after the fork, under prefork).
     store = JobStore.from_settings(settings)
     limiter = RedisLimiter(store.redis, settings.rate_limits)
-    return WorkerDeps(settings=settings, store=store, worker_name=hostname, limiter=limiter)
+    name = f"{hostname}:{pid}"
+    watchdog = Watchdog(store, name, heartbeat=_heartbeat)
+    return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog)
+
+
+def process_deps(app: Celery, hostname: str | None) -> WorkerDeps:
+    return _deps(app.luaq_settings, hostname or socket.gethostname(), os.getpid())  # type: ignore[attr-defined]
 
 
 class JobTask(Task):
@@ -37,7 +56,7 @@ class JobTask(Task):
         if not isinstance(exc, TimeLimitExceeded) or not args:
             return
         job_id = args[0]
-        deps = _deps(self.app.luaq_settings, self.request.hostname or socket.gethostname())
+        deps = process_deps(self.app, self.request.hostname)
         record = deps.store.get(job_id)
         if record is None or record.is_final:
             return
@@ -58,5 +77,10 @@ def register(app: Celery) -> None:
 
     @app.task(name=TASK_NAME, bind=True, base=JobTask, ignore_result=True, shared=False)
     def run_job_task(self: Task, job_id: str) -> None:
-        hostname = self.request.hostname or socket.gethostname()
-        run_job(job_id, _deps(settings, hostname))
+        run_job(job_id, process_deps(self.app, self.request.hostname))
+
+    @worker_ready.connect(weak=False)
+    def _start_watchdog(sender: Any = None, **_: Any) -> None:
+        # The heartbeat starts with the worker, before any job arrives.
+        if settings.worker_pool == "threads" and sender is not None and sender.app is app:
+            process_deps(app, sender.hostname).watchdog.start()

@@ -1,27 +1,34 @@
-"""The last line of defence for the wall clock: a thread that ends this process.
+"""The last line of defence for the wall clock, and the keeper of running jobs' leases.
 
-The sandbox enforces a job's wall clock itself, between Lua instructions and around every
-host call. A script stuck inside one C call (or a lupa call that never returns) never
-gives it the chance, and nothing can interrupt that call from inside the process. So each
-run is watched: when it outlives its wall clock by :data:`MARGIN_SECONDS`, the watchdog
-records the job's outcome (``on_expire``) and ends the process with ``os._exit``. Under
-Celery's prefork pool the pool replaces the process; the job's message is put back
-(``task_reject_on_worker_lost``) and, its record being final, is then acknowledged without
-running again.
+One :class:`Watchdog` per worker process watches every job the process runs (a threads-pool
+process runs many at once). Its thread, every :data:`TICK_SECONDS`:
 
-lupa releases the GIL while Lua runs, so this thread gets to run. If a lupa bug ever held
-the GIL instead, Celery's hard time limit (wall clock + :data:`HARD_LIMIT_GRACE_SECONDS`,
-enforced by the pool's parent process) ends the process and the task's ``on_failure``
-records the outcome there.
+- beats the process's heartbeat, which the supervisor reads (:mod:`worker.supervisor`): a
+  process whose watchdog cannot run — the GIL held by a stuck C call — stops beating and
+  is replaced from outside;
+- renews the leases of the running jobs in Redis every third of a lease, so that no other
+  worker takes them over (:meth:`worker.store.JobStore.begin`), and learns of any job that
+  was taken over anyway;
+- ends a job that outlived its wall clock by :data:`MARGIN_SECONDS`. The sandbox enforces
+  the wall clock itself, between Lua instructions and around every host call; a script
+  stuck inside one C call (or a call into the host that never returns) never gives it the
+  chance, and nothing can interrupt that call from inside the process. So the watchdog
+  records the stuck job's outcome (``on_stuck``) and ends the process with ``os._exit``.
+  The other jobs of the process are not lost: the supervisor ends their leases and queues
+  them again (:mod:`worker.supervisor`), where they run as a new attempt.
+
+lupa releases the GIL while Lua runs, so this thread gets to run beside a stuck script.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
-from types import TracebackType
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -29,37 +36,107 @@ log = structlog.get_logger("luaq.watchdog")
 
 MARGIN_SECONDS = 2.0
 HARD_LIMIT_GRACE_SECONDS = 10.0
+TICK_SECONDS = 0.25
 EXIT_STATUS = 70  # EX_SOFTWARE: the process was ended on purpose
 
 
+@dataclass
+class Watched:
+    job_id: str
+    attempt: int
+    deadline: float
+    on_stuck: Callable[[], None]
+    taken_over: threading.Event = field(default_factory=threading.Event)
+
+
 class Watchdog:
-    """``with Watchdog(seconds, on_expire): run()`` — ends the process if ``run`` takes
-    longer than ``seconds`` plus the margin."""
+    """``with watchdog.watch(job_id, attempt, seconds, on_stuck): run()``.
 
-    def __init__(self, seconds: float, on_expire: Callable[[], None], *, margin: float = MARGIN_SECONDS,
-                 exit: Callable[[int], object] = os._exit) -> None:  # fmt: skip
-        self._limit = seconds + margin
-        self._on_expire = on_expire
+    ``store`` renews leases (None: no leases, as in ``luaq run``); ``heartbeat`` is called
+    on every tick; ``exit`` ends the process (``os._exit``; replaced in tests).
+    """
+
+    def __init__(self, store: Any = None, worker: str = "", *, margin: float = MARGIN_SECONDS,
+                 tick: float = TICK_SECONDS, heartbeat: Callable[[], None] | None = None,
+                 exit: Callable[[int], object] = os._exit, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self._store = store
+        self._worker = worker
+        self._margin = margin
+        self._tick = tick
+        self._heartbeat = heartbeat
         self._exit = exit
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="luaq-watchdog", daemon=True)
+        self._clock = clock
+        self._jobs: dict[str, Watched] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._renewed = clock()
+        self._ended = False
 
-    def __enter__(self) -> Watchdog:
-        self._started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        if self._done.wait(self._limit):
-            return
-        log.error("watchdog.expired", seconds=round(time.monotonic() - self._started, 3))
+    @contextlib.contextmanager
+    def watch(self, job_id: str, attempt: int, seconds: float, on_stuck: Callable[[], None]) -> Iterator[Watched]:
+        watched = Watched(job_id, attempt, self._clock() + seconds + self._margin, on_stuck)
+        with self._lock:
+            self._jobs[job_id] = watched
+            self._ensure_thread()
         try:
-            self._on_expire()
-        except Exception:
-            log.exception("watchdog.on_expire_failed")
+            yield watched
         finally:
-            self._exit(EXIT_STATUS)
+            with self._lock:
+                self._jobs.pop(job_id, None)
+
+    def start(self) -> None:
+        """Start beating before any job arrives (a worker process calls this on boot)."""
+        with self._lock:
+            self._ensure_thread()
+
+    @property
+    def running(self) -> int:
+        return len(self._jobs)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="luaq-watchdog", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self._tick)
+            try:
+                self.check()
+            except Exception:
+                log.exception("watchdog.check_failed")
+
+    def check(self) -> None:
+        """One tick: heartbeat, lease renewal when due, stuck jobs ended."""
+        if self._heartbeat is not None:
+            self._heartbeat()
+        now = self._clock()
+        with self._lock:
+            jobs = list(self._jobs.values())
+        stuck = [w for w in jobs if now > w.deadline]
+        if stuck and not self._ended:
+            self._ended = True
+            self._end(stuck)
+            return
+        if self._store is not None and now - self._renewed >= self._store.settings.lease_seconds / 3:
+            self._renewed = now
+            self._renew(jobs)
+
+    def _renew(self, jobs: list[Watched]) -> None:
+        if not jobs:
+            return
+        gone = set(self._store.renew(self._worker, {w.job_id: w.attempt for w in jobs}))
+        for watched in jobs:
+            if watched.job_id in gone and not watched.taken_over.is_set():
+                watched.taken_over.set()
+                log.warning("job.taken_over", job_id=watched.job_id, attempt=watched.attempt)
+
+    def _end(self, stuck: list[Watched]) -> None:
+        for watched in stuck:
+            log.error("watchdog.expired", job_id=watched.job_id, attempt=watched.attempt,
+                      others=len(self._jobs) - len(stuck))  # fmt: skip
+            try:
+                watched.on_stuck()
+            except Exception:
+                log.exception("watchdog.on_stuck_failed", job_id=watched.job_id)
+        self._exit(EXIT_STATUS)

@@ -42,6 +42,10 @@ class Workers:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, count: int = 2, concurrency: int = 2, *extra: str, env: dict[str, str] | None = None) -> None:
+        """``count`` ``luaq worker`` commands, each one process (unless ``extra`` says
+        otherwise) running ``concurrency`` jobs at once."""
+        if "--processes" not in extra and "--pool" not in extra:
+            extra = ("--processes", "1", *extra)
         for _ in range(count):
             log = open(self.log_dir / f"worker-{len(self.processes)}.log", "wb")  # noqa: SIM115
             process = subprocess.Popen(

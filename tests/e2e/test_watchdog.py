@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import wait_until
+
 
 @pytest.fixture
 def trickling_upstream() -> Iterator[str]:
@@ -64,6 +66,35 @@ def test_stuck_job_ends_at_its_wall_clock_and_the_worker_goes_on(workers, client
     after = client.wait(client.submit({"script": "return ('ok'):upper()"}).job_id, timeout=60)
     assert after["result"] == ["OK"]
     assert client.get(stuck).attempt == 1, "the stopped job must not run again"
+
+
+def test_a_stuck_job_ends_alone_and_the_other_jobs_of_its_process_are_requeued(workers, client, trickling_upstream):
+    """One process runs a stuck job beside four waiting ones. The watchdog records the stuck
+    job and replaces the process; the four are not lost: each is queued again, runs as a
+    second attempt and succeeds."""
+    workers.start(1, 8, env={"LUAQ_SIMULATE": "1", "LUAQ_SIMULATOR_URL": trickling_upstream})
+    client.wait(client.submit({"script": "return 0"}).job_id, timeout=60)  # the worker is up
+    others = [
+        client.submit({"script": "print('attempt') sleep(4) return job.args.n", "args": {"n": n}}).job_id
+        for n in range(4)
+    ]
+    wait_until(lambda: all(client.get(job_id).status == "running" for job_id in others), timeout=30)
+    stuck = client.submit(
+        {"script": "return app.integrations.replicate.get_account({})", "limits": {"wall_clock_seconds": 1}}
+    ).job_id
+
+    envelope = client.wait(stuck, timeout=60)
+    assert envelope["status"] == "limit_exceeded" and envelope["error"]["limit"] == "wall_clock", envelope
+    first_worker = envelope["meta"]["worker"]
+    for n, job_id in enumerate(others):
+        done = client.wait(job_id, timeout=90)
+        assert done["status"] == "succeeded" and done["result"] == [n], done
+        assert done["meta"]["attempt"] == 2, done["meta"]
+        assert done["meta"]["worker"] != first_worker  # a new process ran it
+        types = [event.type for event in client.follow(job_id)]
+        assert types.count("started") == 2 and "requeued" in types and types.count("finished") == 1, types
+    assert client.get(stuck).attempt == 1, "the stuck job must not run again"
+    assert '"exitcode": 70' in workers.logs()
 
 
 def test_luaq_run_stops_a_stuck_script_at_its_wall_clock(trickling_upstream, tmp_path):

@@ -1,27 +1,73 @@
-"""The watchdog: ends the process when a run outlives its wall clock plus the margin."""
+"""The watchdog: one per worker process, watching every job the process runs."""
 
 import threading
 
 from worker.watchdog import EXIT_STATUS, Watchdog
 
 
-def test_expired_run_records_and_exits():
-    """A run past its limit gets on_expire called, then the exit with EXIT_STATUS."""
-    events = []
-    exited = threading.Event()
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
 
-    def fake_exit(status):
-        events.append(("exit", status))
-        exited.set()
-
-    with Watchdog(0.01, lambda: events.append(("expire",)), margin=0.01, exit=fake_exit):
-        assert exited.wait(5)
-    assert events == [("expire",), ("exit", EXIT_STATUS)]
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_run_that_ends_in_time_is_left_alone():
-    """A run that finishes before the limit triggers nothing."""
-    events = []
-    with Watchdog(5, lambda: events.append("expire"), exit=lambda status: events.append(status)):
-        pass
-    assert events == []
+def test_a_stuck_job_is_recorded_and_the_process_ends():
+    """A job past its wall clock plus the margin gets on_stuck, then the process exits with
+    EXIT_STATUS; a job of the same process still within its limit is not recorded."""
+    clock, events = Clock(), []
+    dog = Watchdog(margin=2, exit=lambda status: events.append(("exit", status)), clock=clock, tick=3600)
+    with dog.watch("stuck", 1, 1, lambda: events.append(("stuck", "stuck"))):
+        with dog.watch("fine", 1, 60, lambda: events.append(("stuck", "fine"))):
+            clock.now += 2.9
+            dog.check()
+            assert events == []
+            clock.now += 0.2
+            dog.check()
+            dog.check()  # once only
+    assert events == [("stuck", "stuck"), ("exit", EXIT_STATUS)]
+
+
+def test_jobs_that_end_in_time_are_left_alone_and_forgotten():
+    clock, events = Clock(), []
+    dog = Watchdog(margin=2, exit=lambda status: events.append(status), clock=clock, tick=3600)
+    with dog.watch("a", 1, 1, lambda: events.append("stuck")):
+        assert dog.running == 1
+    clock.now += 100
+    dog.check()
+    assert events == [] and dog.running == 0
+
+
+def test_heartbeat_beats_on_every_tick_from_its_own_thread():
+    beats = threading.Semaphore(0)
+    dog = Watchdog(heartbeat=beats.release, tick=0.01)
+    dog.start()
+    for _ in range(3):
+        assert beats.acquire(timeout=5)
+
+
+class RenewingStore:
+    class settings:
+        lease_seconds = 3.0
+
+    def __init__(self, gone: list[str]) -> None:
+        self.gone = gone
+        self.calls: list[tuple[str, dict]] = []
+
+    def renew(self, worker: str, held: dict) -> list[str]:
+        self.calls.append((worker, dict(held)))
+        return self.gone
+
+
+def test_leases_are_renewed_every_third_of_a_lease_and_takeovers_are_flagged():
+    clock, store = Clock(), RenewingStore(gone=["b"])
+    dog = Watchdog(store, "w:1", clock=clock, tick=3600, exit=lambda status: None)
+    with dog.watch("a", 1, 60, lambda: None) as a, dog.watch("b", 2, 60, lambda: None) as b:
+        clock.now += 0.5
+        dog.check()
+        assert store.calls == []
+        clock.now += 0.6
+        dog.check()
+        assert store.calls == [("w:1", {"a": 1, "b": 2})]
+        assert b.taken_over.is_set() and not a.taken_over.is_set()

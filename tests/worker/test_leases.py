@@ -1,0 +1,75 @@
+"""Attempts and leases: who may run a job, who may finish it, and how a job whose worker
+vanished is found and taken over (fakeredis here; tests/e2e with real processes)."""
+
+from dataclasses import replace
+
+import pytest
+
+from worker import keys
+from worker.job import JobRequest
+from worker.store import JobStore
+
+
+@pytest.fixture
+def store(fake_redis, settings):
+    return JobStore(fake_redis, replace(settings, lease_seconds=30.0, max_attempts=3))
+
+
+def submit(store, job_id="j"):
+    store.create(JobRequest.from_dict({"script": "return 1", "job_id": job_id}, store.settings))
+    return job_id
+
+
+def test_begin_takes_a_queued_job_and_a_second_delivery_runs_nothing(store):
+    job = submit(store)
+    first = store.begin(job, "w:1")
+    assert (first.state, first.attempt, first.request["script"]) == ("started", 1, "return 1")
+    assert store.begin(job, "w:2").state == "busy"  # a duplicate while the lease is alive
+    assert store.redis.smembers(keys.node_jobs("w:1")) == {job}
+    assert [e.type for e in store.read_events(job)] == ["queued", "started"]
+
+
+def test_only_the_attempt_holding_a_running_job_finishes_it(store):
+    job = submit(store)
+    store.begin(job, "w:1")
+    store.expire_leases("w:1")
+    assert store.begin(job, "w:2").attempt == 2  # taken over: the old lease ran out
+    assert store.finish(job, "succeeded", {"status": "succeeded"}, 1) is False
+    assert store.finish(job, "succeeded", {"status": "succeeded"}, 2) is True
+    assert store.begin(job, "w:3").state == "final"
+    assert not store.redis.zscore(keys.LEASES, job)
+    assert not store.redis.smembers(keys.node_jobs("w:1")) and not store.redis.smembers(keys.node_jobs("w:2"))
+
+
+def test_renew_keeps_held_leases_and_reports_jobs_taken_over(store):
+    a, b = submit(store, "a"), submit(store, "b")
+    store.begin(a, "w:1")
+    store.begin(b, "w:1")
+    store.redis.zadd(keys.LEASES, {a: 1, b: 1})  # both ran out meanwhile
+    store.begin(b, "w:2")  # b is taken over by another worker
+    assert store.renew("w:1", {a: 1, b: 1}) == [b]
+    assert store.redis.zscore(keys.LEASES, a) > 1
+    assert store.begin(a, "w:3").state == "busy"
+
+
+def test_orphans_are_claimed_once_and_again_only_if_nobody_took_them(store):
+    job = submit(store)
+    store.begin(job, "w:1")
+    assert store.claim_orphans() == []  # its lease is alive
+    assert store.expire_leases("w:1") == [job]
+    assert store.claim_orphans() == [job]
+    assert store.claim_orphans() == []  # claimed: its new message is on its way
+    store.redis.zadd(keys.ORPHANS, {job: 1})  # ...and nobody took it within the grace
+    assert store.claim_orphans() == [job]
+    assert store.begin(job, "w:2").attempt == 2  # taken over without a lease to wait for
+    assert not store.redis.zscore(keys.ORPHANS, job)
+    assert store.claim_orphans() == []
+
+
+def test_a_job_that_loses_its_worker_every_time_is_given_up(store):
+    job = submit(store)
+    for attempt in (1, 2, 3):
+        assert store.begin(job, f"w:{attempt}").attempt == attempt
+        store.expire_leases(f"w:{attempt}")
+    exhausted = store.begin(job, "w:4")
+    assert (exhausted.state, exhausted.attempt, exhausted.previous_worker) == ("exhausted", 3, "w:3")

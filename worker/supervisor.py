@@ -1,0 +1,248 @@
+"""``luaq worker``: a supervisor and the worker processes it keeps running.
+
+Why this shape (measured in ``ops/bench/throughput.py``; see the README's design section):
+a luaq job spends nearly all its time waiting — on a prediction, a rate-limit token,
+``sleep`` — so one process per job (Celery's prefork pool) leaves a host with a handful
+of waiting scripts. Each worker process here is a Celery worker with the **threads**
+pool, running up to ``LUAQ_WORKER_CONCURRENCY`` jobs at once; lupa releases the GIL while
+Lua runs, so scripts compute in parallel and the operating system schedules them
+preemptively (a compute-heavy script cannot hold the others back for longer than one GIL
+switch interval, 5 ms, when they need Python), and a waiting script is a blocked thread
+that costs no CPU. ``LUAQ_WORKER_PROCESSES`` processes (one per CPU) share the host's
+Python-side work.
+
+What the threads pool lacks — Celery's time limits, and a way to stop one job without
+stopping its process — the watchdog and this supervisor provide:
+
+- each process's watchdog (:mod:`worker.watchdog`) ends a job stuck in a C call by
+  recording its outcome and ending the process; the supervisor then ends the leases of
+  the jobs that process was running and queues each of them again (they run as a new
+  attempt elsewhere), and starts a new process;
+- a process whose heartbeat stops (a C call holding the GIL) is killed and handled the
+  same way, its jobs past their wall clock recorded as stuck;
+- a process that grew past ``LUAQ_WORKER_MAX_MEMORY_MB`` is drained (warm shutdown: it
+  finishes its jobs, takes no new ones) while a replacement starts;
+- every few seconds, running jobs whose lease ran out anywhere (a whole host lost) are
+  claimed and queued again (:meth:`worker.store.JobStore.claim_orphans`).
+
+SIGTERM or SIGINT: warm shutdown (each process stops taking jobs and finishes the ones it
+runs); a second signal: cold shutdown (jobs still running are put back by Celery's
+``task_acks_late``/``task_reject_on_worker_lost``, or found by their expired leases).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+import structlog
+
+from .job import JobRequest, JobStatus, stuck_envelope
+from .settings import Settings
+from .store import JobStore, now_ms
+from .watchdog import MARGIN_SECONDS
+
+log = structlog.get_logger("luaq.supervisor")
+
+HEARTBEAT_TIMEOUT_SECONDS = 15.0
+REAP_INTERVAL_SECONDS = 5.0
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Child:
+    index: int
+    hostname: str
+    process: Any  # multiprocessing.Process
+    heartbeat: Synchronized
+    started: float = field(default_factory=time.monotonic)
+    draining: bool = False
+
+    @property
+    def node(self) -> str:
+        """The worker name its jobs record (``worker`` in the job record)."""
+        return f"{self.hostname}:{self.process.pid}"
+
+
+def child_main(
+    settings: Settings, hostname: str, queues: Sequence[str], loglevel: str, heartbeat: Synchronized
+) -> None:
+    """One worker process: a Celery worker with the threads pool."""
+    from .app import create_app
+    from .logs import configure_logging
+    from .tasks import set_heartbeat
+
+    configure_logging(json=True, level=loglevel)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
+
+    def beat() -> None:
+        heartbeat.value = time.monotonic()
+
+    set_heartbeat(beat)
+    beat()
+    argv = [
+        "worker", f"--loglevel={loglevel}", f"--pool={settings.worker_pool}",
+        f"--concurrency={settings.worker_concurrency if settings.worker_pool == 'threads' else settings.worker_processes}",
+        f"--hostname={hostname}", "-Q", ",".join(queues), "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    if settings.worker_pool == "prefork":
+        # Python-side memory is not under Lua's limit: replace a pool process that grew.
+        argv.append(f"--max-memory-per-child={settings.worker_max_memory_mb * 1024}")
+    create_app(settings).worker_main(argv=argv)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, queues: Sequence[str], loglevel: str = "INFO", *,
+                 store: JobStore | None = None, app: Any = None) -> None:  # fmt: skip
+        self.settings = settings
+        self.queues = tuple(queues)
+        self.loglevel = loglevel
+        self.store = store or JobStore.from_settings(settings)
+        if app is None:
+            from .app import create_app
+
+            app = create_app(settings)
+        self.app = app
+        self.children: list[Child] = []
+        self._context = multiprocessing.get_context("spawn")
+        self._signals = 0
+        self._next_reap = 0.0
+        # Under prefork, Celery runs the processes: one child, Celery's pool master.
+        self._count = settings.worker_processes if settings.worker_pool == "threads" else 1
+        self._host = socket.gethostname()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        log.info("supervisor.started", processes=self._count, pool=self.settings.worker_pool,
+                 concurrency=self.settings.worker_concurrency, queues=list(self.queues))  # fmt: skip
+        for index in range(self._count):
+            self.children.append(self._spawn(index))
+        while self.children:
+            time.sleep(POLL_SECONDS)
+            self.check()
+        log.info("supervisor.stopped")
+        return 0
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        # Warm shutdown first; a second signal makes Celery's shutdown cold.
+        forward = signal.SIGTERM if self._signals == 1 else signal.SIGQUIT
+        log.info("supervisor.stopping", signal=signal.Signals(signum).name, cold=self._signals > 1)
+        for child in self.children:
+            if child.process.is_alive():
+                os.kill(child.process.pid, forward)
+
+    @property
+    def stopping(self) -> bool:
+        return self._signals > 0
+
+    def _spawn(self, index: int) -> Child:
+        hostname = f"luaq-{os.getpid()}-{index}@{self._host}"
+        heartbeat = self._context.Value("d", time.monotonic(), lock=False)
+        process = self._context.Process(
+            target=child_main, args=(self.settings, hostname, self.queues, self.loglevel, heartbeat),
+            name=f"luaq-worker-{index}", daemon=False,
+        )  # fmt: skip
+        process.start()
+        log.info("supervisor.process_started", index=index, pid=process.pid, hostname=hostname)
+        return Child(index, hostname, process, heartbeat)
+
+    def check(self) -> None:
+        """One round: replace dead, hung or bloated processes, queue orphaned jobs again."""
+        now = time.monotonic()
+        for child in list(self.children):
+            if not child.process.is_alive():
+                self._handle_exit(child, killed_for_hang=False)
+            elif self._hung(child, now):
+                log.error("supervisor.process_hung", pid=child.process.pid,
+                          silent_seconds=round(now - child.heartbeat.value, 1))  # fmt: skip
+                child.process.kill()
+                child.process.join(5)
+                self._handle_exit(child, killed_for_hang=True)
+            elif not child.draining and not self.stopping and self._too_big(child):
+                log.warning("supervisor.process_draining", pid=child.process.pid,
+                            limit_mb=self.settings.worker_max_memory_mb)  # fmt: skip
+                child.draining = True
+                os.kill(child.process.pid, signal.SIGTERM)
+                self.children.append(self._spawn(child.index))
+        if now >= self._next_reap:
+            self._next_reap = now + REAP_INTERVAL_SECONDS
+            self.requeue_orphans()
+
+    def _hung(self, child: Child, now: float) -> bool:
+        if self.settings.worker_pool != "threads" or now - child.started < HEARTBEAT_TIMEOUT_SECONDS:
+            return False
+        return now - child.heartbeat.value > HEARTBEAT_TIMEOUT_SECONDS
+
+    def _too_big(self, child: Child) -> bool:
+        if self.settings.worker_pool != "threads":
+            return False  # Celery's --max-memory-per-child does it for prefork
+        return rss_mb(child.process.pid) > self.settings.worker_max_memory_mb
+
+    def _handle_exit(self, child: Child, *, killed_for_hang: bool) -> None:
+        self.children.remove(child)
+        code = child.process.exitcode
+        report = log.info if code == 0 else log.error
+        report("supervisor.process_exited", pid=child.process.pid, exitcode=code)
+        try:
+            self.recover(child.node, killed_for_hang=killed_for_hang)
+        except Exception:
+            log.exception("supervisor.recover_failed", node=child.node)
+        if not self.stopping and not child.draining:
+            self.children.append(self._spawn(child.index))
+
+    def recover(self, node: str, *, killed_for_hang: bool = False) -> list[str]:
+        """Queue again the jobs the dead worker process ``node`` was running. When it was
+        killed for hanging, those past their wall clock are recorded as stuck instead."""
+        if killed_for_hang:
+            for job_id in sorted(self.store.redis.smembers(f"luaq:node:{node}")):
+                self._finish_if_stuck(job_id, node)
+        job_ids = self.store.expire_leases(node)
+        if job_ids:
+            log.warning("supervisor.jobs_orphaned", node=node, jobs=len(job_ids))
+        return self.requeue_orphans()
+
+    def _finish_if_stuck(self, job_id: str, node: str) -> None:
+        record = self.store.get(job_id)
+        if record is None or record.is_final or record.started_at is None:
+            return
+        wall = JobRequest.from_stored(record.request).limits_for(self.settings).wall_clock_seconds
+        if now_ms() - record.started_at > (wall + MARGIN_SECONDS) * 1000:
+            envelope = stuck_envelope(job_id, wall, [], {"worker": node, "attempt": record.attempt},
+                                      ended="its worker process was replaced")  # fmt: skip
+            self.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt)
+
+    def requeue_orphans(self) -> list[str]:
+        """Queue again every running job whose worker is gone; returns their ids."""
+        from .client import publish
+
+        requeued = []
+        for job_id in self.store.claim_orphans():
+            record = self.store.get(job_id)
+            if record is None or record.is_final:
+                continue
+            publish(self.app, self.settings, JobRequest.from_stored(record.request))
+            self.store.add_event(job_id, "requeued", {"reason": "its worker process is gone"}, record.attempt)
+            log.warning("job.requeued", job_id=job_id, attempt=record.attempt)
+            requeued.append(job_id)
+        return requeued
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (0 when unknown)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

@@ -46,6 +46,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+import contextlib
+
 import redis  # noqa: E402
 
 from worker.client import LuaqClient  # noqa: E402
@@ -128,10 +130,8 @@ class Workers:
 
     def stop(self) -> None:
         for process in self.processes:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for process in self.processes:
             waiter = process.wait if hasattr(process, "wait") else process.join
             try:

@@ -109,7 +109,7 @@ def test_hard_time_limit_records_a_wall_clock_envelope(real_settings):
 
     store = JobStore.from_settings(real_settings)
     store.create(JobRequest.from_dict({"script": "while true do end", "job_id": "hard-1"}, real_settings))
-    store.begin("hard-1", "w").attempt
+    store.begin("hard-1", "w")
     task = create_app(real_settings).tasks[TASK_NAME]
     task.on_failure(TimeLimitExceeded(5), "hard-1", ["hard-1"], {}, None)
     record = store.get("hard-1")

@@ -35,7 +35,7 @@ def test_events_are_read_in_order_and_resumable(store, settings):
 def test_only_the_first_finish_wins(store, settings):
     """A second attempt cannot overwrite a final state or append a second finished event."""
     store.create(make_request(settings, job_id="j3"))
-    store.begin("j3", "w1").attempt
+    store.begin("j3", "w1")
     assert store.finish("j3", "succeeded", {"status": "succeeded", "result": [1]}, 1) is True
     assert store.finish("j3", "failed", {"status": "failed"}, 2) is False
     record = store.get("j3")
@@ -62,7 +62,7 @@ def test_records_and_streams_expire(store, settings, fake_redis):
 def test_follow_stops_at_finished(store, settings):
     """Following a finished job replays every event and stops after ``finished``."""
     store.create(make_request(settings, job_id="j6"))
-    store.begin("j6", "w1").attempt
+    store.begin("j6", "w1")
     store.add_event("j6", "log", {"line": "hi"})
     store.finish("j6", "succeeded", {"status": "succeeded"}, 1)
     assert [e.type for e in store.follow("j6", timeout=5)] == [

@@ -18,14 +18,14 @@ def test_a_stuck_job_is_recorded_and_the_process_ends():
     EXIT_STATUS; a job of the same process still within its limit is not recorded."""
     clock, events = Clock(), []
     dog = Watchdog(margin=2, exit=lambda status: events.append(("exit", status)), clock=clock, tick=3600)
-    with dog.watch("stuck", 1, 1, lambda: events.append(("stuck", "stuck"))):
-        with dog.watch("fine", 1, 60, lambda: events.append(("stuck", "fine"))):
-            clock.now += 2.9
-            dog.check()
-            assert events == []
-            clock.now += 0.2
-            dog.check()
-            dog.check()  # once only
+    with dog.watch("stuck", 1, 1, lambda: events.append(("stuck", "stuck"))), \
+            dog.watch("fine", 1, 60, lambda: events.append(("stuck", "fine"))):  # fmt: skip
+        clock.now += 2.9
+        dog.check()
+        assert events == []
+        clock.now += 0.2
+        dog.check()
+        dog.check()  # once only
     assert events == [("stuck", "stuck"), ("exit", EXIT_STATUS)]
 
 

@@ -29,6 +29,7 @@ Prints the figures and writes them as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -45,8 +46,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-
-import contextlib
 
 import redis  # noqa: E402
 

@@ -1,4 +1,6 @@
-"""One real worker for the whole security corpus, on database 13 of the real Redis."""
+"""One real worker process for the whole security corpus, on database 13 of the real Redis.
+It runs many jobs at once (the threads pool), as in production: attacks run beside each
+other and beside normal jobs in one process."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def security_settings(redis_server_url: str, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture(scope="module")
 def security_worker(security_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     pool = Workers(security_settings, Path(tmp_path_factory.mktemp("security-logs")))
-    pool.start(count=1, concurrency=1)
+    pool.start(count=1, concurrency=16)
     yield pool
     pool.stop()
 

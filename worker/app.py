@@ -46,7 +46,14 @@ def create_app(settings: Settings) -> Celery:
         accept_content=["json"],
         task_default_queue=settings.queue,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout, **broker_options},
+        # Ten priority lists per queue, consumed strictly in order (0 first): the
+        # fairness between agents rides on it (see worker.client.fair_priority).
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "queue_order_strategy": "priority",
+            "priority_steps": list(range(10)),
+            **broker_options,
+        },
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

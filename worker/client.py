@@ -33,15 +33,27 @@ class Submitted:
     created: bool  # False when the job_id existed already (idempotent resubmission)
 
 
-def publish(app: Celery, settings: Settings, request: JobRequest) -> None:
-    """Send the Celery message that makes a worker run the stored job ``request``."""
+LOWEST_PRIORITY = 9
+
+
+def fair_priority(priority: int | None, backlog: int) -> int:
+    """The Celery priority a job is queued with (0 first, 9 last): its own ``priority``
+    pushed back by how many jobs its agent already has queued — one step per doubling
+    (the 1st job: +0, the 2nd-3rd: +1, the 4th-7th: +2 ... the 512th on: +9) — so that
+    one agent's batch of thousands never holds back another agent's single job."""
+    return min(LOWEST_PRIORITY, (priority or 0) + max(backlog, 1).bit_length() - 1)
+
+
+def publish(app: Celery, settings: Settings, request: JobRequest, priority: int | None = None) -> None:
+    """Send the Celery message that makes a worker run the stored job ``request``
+    (at ``priority``, else the job's own)."""
     wall = request.limits_for(settings).wall_clock_seconds
     app.send_task(
         TASK_NAME,
         args=[request.job_id],
         task_id=request.job_id,
         queue=request.queue or settings.queue,
-        priority=request.priority,
+        priority=request.priority if priority is None else priority,
         # Under the prefork pool, the backstop behind the sandbox's own wall clock and the
         # watchdog (the threads pool has no time limits; its supervisor is the backstop).
         time_limit=wall + HARD_LIMIT_GRACE_SECONDS,
@@ -61,10 +73,11 @@ class LuaqClient:
     def submit(self, submission: Mapping[str, Any] | JobRequest) -> Submitted:
         """Validate and enqueue a job; raises SubmissionError for a bad submission."""
         request = submission if isinstance(submission, JobRequest) else JobRequest.from_dict(submission, self.settings)
-        if not self.store.create(request):
+        backlog = self.store.create_counted(request)
+        if not backlog:
             return Submitted(request.job_id, created=False)
         try:
-            publish(self.app, self.settings, request)
+            publish(self.app, self.settings, request, fair_priority(request.priority, backlog))
         except Exception:
             # Nothing was queued: take the record back so the same job_id can be resubmitted.
             self.store.discard(request.job_id)

@@ -6,6 +6,8 @@
     luaq:leases                  zset    running jobs: job id -> lease expiry (ms, server clock)
     luaq:orphans                 zset    running jobs whose worker is gone, queued again: id -> retry time (ms)
     luaq:node:{worker}           set     the jobs one worker process is running
+    luaq:agent:{agent}:queued    zset    an agent's queued jobs: id -> submitted (ms)
+    luaq:agent:{agent}:running   zset    an agent's running jobs: id -> lease expiry (ms)
     luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
     luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
     luaq:inflight:{account}      zset    in-flight request leases: lease id -> expiry (ms)
@@ -23,6 +25,7 @@ FINISHED_STREAM = f"{PREFIX}finished"
 LEASES = f"{PREFIX}leases"
 ORPHANS = f"{PREFIX}orphans"
 NODE_PREFIX = f"{PREFIX}node:"
+AGENT_PREFIX = f"{PREFIX}agent:"
 
 
 def job(job_id: str) -> str:
@@ -51,3 +54,11 @@ def daily_spend(account: str) -> str:
 
 def node_jobs(worker: str) -> str:
     return f"{NODE_PREFIX}{worker}"
+
+
+def agent_queued(agent: str) -> str:
+    return f"{AGENT_PREFIX}{agent}:queued"
+
+
+def agent_running(agent: str) -> str:
+    return f"{AGENT_PREFIX}{agent}:running"

@@ -38,6 +38,8 @@ class WorkerDeps:
     provider_factory: ProviderFactory = build_providers
     watchdog: Watchdog = field(default_factory=Watchdog)
     limiter: Any = None  # api_client's Limiter; the Redis one in workers (see tasks.py)
+    # Queues a job again, last, when its agent runs its quota of jobs (see tasks.py).
+    defer: Callable[[str], None] = lambda job_id: None
 
 
 def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
@@ -46,6 +48,9 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
     duplicate delivery)."""
     store = deps.store
     begun = store.begin(job_id, deps.worker_name)
+    if begun.state == "deferred":
+        deps.defer(job_id)
+        return None
     if begun.state in ("missing", "final", "busy"):
         log.info("job.not_run", job_id=job_id, reason=begun.state)
         return None

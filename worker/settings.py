@@ -25,6 +25,7 @@ reads the environment.
 | ``LUAQ_WORKER_POOL`` | ``worker_pool``: ``threads`` (many jobs per process) or ``prefork`` (one job per process) | ``threads`` |
 | ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a worker process using more is drained and replaced | 1024 |
 | ``LUAQ_LEASE_SECONDS`` | ``lease_seconds``: a running job's lease; a job whose worker stopped renewing it is taken over after this long | 30 |
+| ``LUAQ_AGENT_MAX_RUNNING`` | ``agent_max_running``: jobs one agent (``agent_id``) may run at once across all workers; 0: no quota | 100 |
 | ``LUAQ_MAX_ATTEMPTS`` | ``max_attempts``: runs of one job before it is given up as ``lost`` (each lost worker is one) | 3 |
 | ``LUAQ_RATE_LIMITS`` | ``rate_limits``: per-account limits shared by all workers, ``{"<account>" or "*": {"create": [per_min, burst], "other": [...], "in_flight": n, "daily_predictions": n}}`` | Replicate's: create 600/min (burst 20), other 3000/min (burst 100); 100 in flight; no daily cap |
 | ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
@@ -100,6 +101,16 @@ def _rate_limits(env: Mapping[str, str]) -> Mapping[str, Any]:
         raise SettingsError(f"LUAQ_RATE_LIMITS: {exc}") from None
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number that may be 0 (meaning: none)."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.strip().isdigit():
+        raise SettingsError(f"{name}={raw!r} must be a whole number (0 for none)")
+    return int(raw)
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     value = (env.get(name) or choices[0]).strip().lower()
     if value not in choices:
@@ -137,6 +148,7 @@ class Settings:
     worker_max_memory_mb: int = 1024
     lease_seconds: float = 30.0
     max_attempts: int = 3
+    agent_max_running: int = 100
     default_limits: Limits = field(default_factory=lambda: Limits.DEFAULT)
     max_limits: Limits = field(default_factory=lambda: Limits.MAXIMUM)
     home: Path = field(default_factory=lambda: Path.home() / ".luaq")
@@ -170,6 +182,7 @@ class Settings:
             worker_max_memory_mb=_number(env, "LUAQ_WORKER_MAX_MEMORY_MB", 1024),
             lease_seconds=_number(env, "LUAQ_LEASE_SECONDS", 30.0, float),
             max_attempts=_number(env, "LUAQ_MAX_ATTEMPTS", 3),
+            agent_max_running=_count(env, "LUAQ_AGENT_MAX_RUNNING", 100),
             rate_limits=_rate_limits(env),
             default_limits=default_limits,
             max_limits=max_limits,

@@ -31,27 +31,33 @@ from .redis_urls import redis_client
 from .settings import Settings
 
 CREATE_SCRIPT = """
--- KEYS[1] job record, KEYS[2] job event stream
+-- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] the agent's queued jobs (zset)
 -- ARGV[1] request JSON, ARGV[2] now (ms), ARGV[3] ttl (s), ARGV[4] events maxlen,
--- ARGV[5] queued event data
--- Returns 1 when the job was created, 0 when a job with this id exists.
+-- ARGV[5] queued event data, ARGV[6] job id, ARGV[7] agent
+-- Returns the agent's queued jobs, this one included, when the job was created; 0 when
+-- a job with this id exists.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'request', ARGV[1], 'status', 'queued', 'created_at', ARGV[2],
-           'attempt', 0)
+           'attempt', 0, 'agent', ARGV[7])
+-- Entries older than a job's life belong to jobs that expired without finishing.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]) * 1000)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
            'type', 'queued', 'data', ARGV[5], 'ts', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1
+return redis.call('ZCARD', KEYS[3])
 """
 
 BEGIN_SCRIPT = """
 -- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] leases zset, KEYS[4] this node's set
 -- ARGV[1] job id, ARGV[2] node, ARGV[3] now (ms, for the record), ARGV[4] lease (ms),
 -- ARGV[5] ttl (s), ARGV[6] events maxlen, ARGV[7] node set key prefix, ARGV[8] max attempts,
--- ARGV[9] orphans zset
+-- ARGV[9] orphans zset, ARGV[10] agent key prefix, ARGV[11] the agent's running quota (0: none)
 -- Returns {'started' or 'exhausted', attempt (or attempts made), request, previous worker,
--- created_at} or {'final'|'busy'|'missing'}.
+-- created_at} or {'final'|'busy'|'missing'|'deferred'}; 'deferred' when the job's agent
+-- already runs its quota of jobs (nothing changes).
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status ~= 'queued' and status ~= 'running' then return {'final'} end
@@ -60,6 +66,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if status == 'running' then
   local lease = redis.call('ZSCORE', KEYS[3], ARGV[1])
   if lease and tonumber(lease) > now then return {'busy'} end
+end
+local agent = ARGV[10] .. (redis.call('HGET', KEYS[1], 'agent') or '')
+local quota = tonumber(ARGV[11])
+if quota > 0 then
+  redis.call('ZREMRANGEBYSCORE', agent .. ':running', '-inf', now)
+  if not redis.call('ZSCORE', agent .. ':running', ARGV[1])
+     and redis.call('ZCARD', agent .. ':running') >= quota then
+    return {'deferred'}
+  end
 end
 redis.call('ZREM', ARGV[9], ARGV[1])
 local previous = redis.call('HGET', KEYS[1], 'worker')
@@ -73,6 +88,9 @@ end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'worker', ARGV[2])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
+redis.call('ZADD', agent .. ':running', now + tonumber(ARGV[4]), ARGV[1])
+redis.call('EXPIRE', agent .. ':running', ARGV[5])
+redis.call('ZREM', agent .. ':queued', ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'started',
@@ -85,17 +103,19 @@ return {'started', attempt, redis.call('HGET', KEYS[1], 'request'), previous or 
 
 RENEW_SCRIPT = """
 -- KEYS[1] leases zset, then for each job: its record, its event stream
--- ARGV[1] node, ARGV[2] lease (ms), ARGV[3] ttl (s), then for each job: id, attempt
+-- ARGV[1] node, ARGV[2] lease (ms), ARGV[3] ttl (s), ARGV[4] agent key prefix,
+-- then for each job: id, attempt
 -- Returns the ids of the jobs this node no longer holds.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gone = {}
-for i = 4, #ARGV, 2 do
-  local k = (i - 4) / 2
+for i = 5, #ARGV, 2 do
+  local k = (i - 5) / 2
   local record, stream = KEYS[2 + 2 * k], KEYS[3 + 2 * k]
-  local held = redis.call('HMGET', record, 'status', 'worker', 'attempt')
+  local held = redis.call('HMGET', record, 'status', 'worker', 'attempt', 'agent')
   if held[1] == 'running' and held[2] == ARGV[1] and held[3] == ARGV[i + 1] then
     redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
+    redis.call('ZADD', ARGV[4] .. (held[4] or '') .. ':running', 'XX', now + tonumber(ARGV[2]), ARGV[i])
     redis.call('EXPIRE', record, ARGV[3])
     redis.call('EXPIRE', stream, ARGV[3])
   else
@@ -132,13 +152,13 @@ FINISH_SCRIPT = """
 -- ARGV[1] status, ARGV[2] envelope JSON, ARGV[3] now (ms), ARGV[4] ttl (s),
 -- ARGV[5] events maxlen, ARGV[6] finished maxlen, ARGV[7] attempt, ARGV[8] job id,
 -- ARGV[9] node set key prefix, ARGV[10] '1' when only attempt ARGV[7] may finish a running job,
--- ARGV[11..] the final statuses
+-- ARGV[11] agent key prefix, ARGV[12..] the final statuses
 -- KEYS[4] leases zset, KEYS[5] orphans zset
 -- Returns 1 when this call finished the job, 0 when it was already final, is gone, or
 -- (with ARGV[10]) another attempt holds it.
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 0 end
-for i = 11, #ARGV do
+for i = 12, #ARGV do
   if current == ARGV[i] then return 0 end
 end
 if ARGV[10] == '1' and current == 'running' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[7] then
@@ -146,6 +166,9 @@ if ARGV[10] == '1' and current == 'running' and redis.call('HGET', KEYS[1], 'att
 end
 local worker = redis.call('HGET', KEYS[1], 'worker')
 if worker then redis.call('SREM', ARGV[9] .. worker, ARGV[8]) end
+local agent = ARGV[11] .. (redis.call('HGET', KEYS[1], 'agent') or '')
+redis.call('ZREM', agent .. ':running', ARGV[8])
+redis.call('ZREM', agent .. ':queued', ARGV[8])
 redis.call('ZREM', KEYS[4], ARGV[8])
 redis.call('ZREM', KEYS[5], ARGV[8])
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'envelope', ARGV[2],
@@ -240,12 +263,17 @@ class JobStore:
     def create(self, request: JobRequest) -> bool:
         """Store a new job record with its ``queued`` event, atomically. Returns False,
         changing nothing, when a job with this id exists (the id is an idempotency key)."""
-        created = self._create(
-            keys=[keys.job(request.job_id), keys.job_events(request.job_id)],
+        return self.create_counted(request) > 0
+
+    def create_counted(self, request: JobRequest) -> int:
+        """:meth:`create`, returning the number of jobs the job's agent has queued, this
+        one included (0: the job existed)."""
+        agent = request.agent_id or ""
+        return int(self._create(
+            keys=[keys.job(request.job_id), keys.job_events(request.job_id), keys.agent_queued(agent)],
             args=[json.dumps(request.to_dict()), now_ms(), self.settings.job_ttl_seconds,
-                  self.settings.events_maxlen, json.dumps({"job_id": request.job_id})],
-        )  # fmt: skip
-        return bool(created)
+                  self.settings.events_maxlen, json.dumps({"job_id": request.job_id}), request.job_id, agent],
+        ))  # fmt: skip
 
     def discard(self, job_id: str) -> None:
         """Remove a job that never reached the queue (its message could not be sent)."""
@@ -260,7 +288,7 @@ class JobStore:
             keys=[keys.job(job_id), keys.job_events(job_id), keys.LEASES, keys.node_jobs(worker)],
             args=[job_id, worker, now_ms(), int(self.settings.lease_seconds * 1000), self.settings.job_ttl_seconds,
                   self.settings.events_maxlen, keys.NODE_PREFIX, max_attempts or self.settings.max_attempts,
-                  keys.ORPHANS],
+                  keys.ORPHANS, keys.AGENT_PREFIX, self.settings.agent_max_running],
         )  # fmt: skip
         state = reply[0]
         if state not in ("started", "exhausted"):
@@ -273,7 +301,7 @@ class JobStore:
         if not held:
             return []
         job_keys = [k for job_id in held for k in (keys.job(job_id), keys.job_events(job_id))]
-        args = [worker, int(self.settings.lease_seconds * 1000), self.settings.job_ttl_seconds]
+        args = [worker, int(self.settings.lease_seconds * 1000), self.settings.job_ttl_seconds, keys.AGENT_PREFIX]
         for job_id, attempt in held.items():
             args += [job_id, attempt]
         return list(self._renew(keys=[keys.LEASES, *job_keys], args=args))
@@ -313,7 +341,7 @@ class JobStore:
             keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM, keys.LEASES, keys.ORPHANS],
             args=[status, json.dumps(envelope), now_ms(), self.settings.job_ttl_seconds,
                   self.settings.events_maxlen, self.settings.finished_maxlen, attempt, job_id,
-                  keys.NODE_PREFIX, "1" if holder_only else "0", *sorted(FINAL_STATUSES)],
+                  keys.NODE_PREFIX, "1" if holder_only else "0", keys.AGENT_PREFIX, *sorted(FINAL_STATUSES)],
         )  # fmt: skip
         return bool(result)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready
@@ -19,6 +21,8 @@ from .runner import WorkerDeps, run_job
 from .settings import Settings
 from .store import JobStore
 from .watchdog import Watchdog
+
+log = structlog.get_logger("luaq.worker")
 
 _heartbeat: Callable[[], None] | None = None
 
@@ -37,7 +41,33 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     limiter = RedisLimiter(store.redis, settings.rate_limits)
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat)
-    return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog)
+    return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,
+                      defer=functools.partial(_defer, settings, store))  # fmt: skip
+
+
+DEFER_SECONDS = 1.0
+
+
+def _defer(settings: Settings, store: JobStore, job_id: str) -> None:
+    """The job's agent already runs its quota (``LUAQ_AGENT_MAX_RUNNING``): queue the job
+    again, behind everything else, after a pause that keeps an agent whose every job is
+    deferred from spinning through the queue. The pause holds one thread, not a CPU."""
+    from .client import LOWEST_PRIORITY, publish
+
+    record = store.get(job_id)
+    if record is None or record.is_final:
+        return
+    time.sleep(DEFER_SECONDS)
+    log.info("job.deferred", job_id=job_id, agent_id=record.request.get("agent_id"),
+             quota=settings.agent_max_running)  # fmt: skip
+    publish(_app(settings), settings, JobRequest.from_stored(record.request), LOWEST_PRIORITY)
+
+
+@functools.lru_cache(maxsize=1)
+def _app(settings: Settings) -> Celery:
+    from .app import create_app
+
+    return create_app(settings)
 
 
 def process_deps(app: Celery, hostname: str | None) -> WorkerDeps:

@@ -73,3 +73,33 @@ def test_a_job_that_loses_its_worker_every_time_is_given_up(store):
         store.expire_leases(f"w:{attempt}")
     exhausted = store.begin(job, "w:4")
     assert (exhausted.state, exhausted.attempt, exhausted.previous_worker) == ("exhausted", 3, "w:3")
+
+
+def test_an_agent_at_its_quota_is_deferred_until_one_of_its_jobs_finishes(fake_redis, settings):
+    store = JobStore(fake_redis, replace(settings, agent_max_running=2))
+    jobs = []
+    for n in range(3):
+        job_id = f"a{n}"
+        store.create(JobRequest.from_dict({"script": "return 1", "job_id": job_id, "agent_id": "a"}, settings))
+        jobs.append(job_id)
+    store.create(JobRequest.from_dict({"script": "return 1", "job_id": "b0", "agent_id": "b"}, settings))
+    assert [store.begin(j, "w:1").state for j in jobs] == ["started", "started", "deferred"]
+    assert store.get("a2").status.value == "queued"  # deferred changes nothing
+    assert store.begin("b0", "w:1").state == "started"  # another agent is not held back
+    store.finish("a0", "succeeded", {"status": "succeeded"}, 1)
+    assert store.begin("a2", "w:1").state == "started"
+    assert store.redis.zcard(keys.agent_running("a")) == 2 and store.redis.zcard(keys.agent_queued("a")) == 0
+
+
+def test_an_agents_backlog_is_counted_at_submission(store):
+    counts = [store.create_counted(JobRequest.from_dict({"script": "return 1", "agent_id": "a"}, store.settings))
+              for _ in range(3)]  # fmt: skip
+    assert counts == [1, 2, 3]
+    assert store.create_counted(JobRequest.from_dict({"script": "return 1", "agent_id": "b"}, store.settings)) == 1
+
+
+def test_fair_priority_pushes_a_big_backlog_back_one_step_per_doubling():
+    from worker.client import fair_priority
+
+    assert [fair_priority(None, n) for n in (1, 2, 3, 4, 7, 8, 600, 5000)] == [0, 1, 1, 2, 2, 3, 9, 9]
+    assert fair_priority(5, 1) == 5 and fair_priority(5, 64) == 9

@@ -148,7 +148,7 @@ class Supervisor:
         hostname = f"luaq-{os.getpid()}-{index}@{self._host}"
         heartbeat = self._context.Value("d", time.monotonic(), lock=False)
         process = self._context.Process(
-            target=child_main, args=(self.settings, hostname, self.queues, self.loglevel, heartbeat),
+            target=child_main, args=(self.settings, hostname, self.queues, self.loglevel, heartbeat, os.getpid()),
             name=f"luaq-worker-{index}", daemon=False,
         )  # fmt: skip
         process.start()

@@ -70,3 +70,23 @@ def test_logs_are_bound_to_the_job(store, settings):
     assert started and started[0]["job_id"] == job_id
     assert started[0]["agent_id"] == "agent-7"
     assert started[0]["account"] == "default"
+
+
+def test_a_job_that_lost_its_worker_on_every_attempt_ends_lost(store, settings):
+    """Each attempt's worker died (its lease ran out); after LUAQ_MAX_ATTEMPTS the next
+    delivery ends the job `lost` instead of running it again."""
+    job_id = submit(store, settings, script="return 1")
+    for attempt in range(1, settings.max_attempts + 1):
+        assert store.begin(job_id, f"w:{attempt}").attempt == attempt
+        store.expire_leases(f"w:{attempt}")
+    envelope = run_job(job_id, WorkerDeps(settings=settings, store=store, worker_name="w:last"))
+    assert envelope["status"] == "lost" and envelope["error"]["type"] == "lost"
+    assert f"after {settings.max_attempts} attempts" in envelope["error"]["message"]
+    assert store.get(job_id).status.value == "lost"
+
+
+def test_a_second_delivery_while_the_job_runs_elsewhere_runs_nothing(store, settings):
+    job_id = submit(store, settings, script="return 1")
+    store.begin(job_id, "w:1")
+    assert run_job(job_id, WorkerDeps(settings=settings, store=store, worker_name="w:2")) is None
+    assert store.get(job_id).attempt == 1

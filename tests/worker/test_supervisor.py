@@ -1,0 +1,57 @@
+"""The supervisor's recovery of a dead worker process's jobs (fakeredis, no processes;
+tests/e2e/test_watchdog.py does it with real ones)."""
+
+from dataclasses import replace
+
+import pytest
+
+from worker import keys
+from worker.job import JobRequest
+from worker.store import JobStore
+from worker.supervisor import Supervisor
+
+
+class FakeApp:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list, dict]] = []
+
+    def send_task(self, name, args=None, **options):
+        self.sent.append((name, args, options))
+
+
+@pytest.fixture
+def store(fake_redis, settings):
+    return JobStore(fake_redis, replace(settings, lease_seconds=30.0))
+
+
+@pytest.fixture
+def supervisor(store, settings):
+    return Supervisor(store.settings, ["luaq"], store=store, app=FakeApp())
+
+
+def running(store, job_id, node, **fields):
+    store.create(JobRequest.from_dict({"script": "return 1", "job_id": job_id, **fields}, store.settings))
+    assert store.begin(job_id, node).state == "started"
+
+
+def test_the_jobs_of_a_dead_process_are_queued_again_and_taken_over(store, supervisor):
+    running(store, "a", "w:1", priority=3)
+    running(store, "b", "w:1")
+    running(store, "c", "w:2")  # another process's job is left alone
+    assert sorted(supervisor.recover("w:1")) == ["a", "b"]
+    sent = {args[0]: options for _name, args, options in supervisor.app.sent}
+    assert set(sent) == {"a", "b"} and sent["a"]["priority"] == 3
+    assert [e.type for e in store.read_events("a")][-1] == "requeued"
+    assert store.begin("a", "w:3").attempt == 2
+    assert store.begin("c", "w:3").state == "busy"
+    assert supervisor.requeue_orphans() == []  # claimed once; "a" is running again
+
+
+def test_after_a_hang_the_jobs_past_their_wall_clock_are_recorded_as_stuck(store, supervisor):
+    running(store, "late", "w:1", limits={"wall_clock_seconds": 1})
+    running(store, "fine", "w:1", limits={"wall_clock_seconds": 60})
+    store.redis.hset(keys.job("late"), "started_at", 0)  # started long ago
+    assert supervisor.recover("w:1", killed_for_hang=True) == ["fine"]
+    late = store.get("late")
+    assert late.status.value == "limit_exceeded" and late.envelope["error"]["limit"] == "wall_clock"
+    assert [args[0] for _name, args, _options in supervisor.app.sent] == ["fine"]

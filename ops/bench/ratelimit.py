@@ -99,6 +99,8 @@ def start_workers(count: int, concurrency: int, env: dict[str, str], log_dir: Pa
                     "worker.cli",
                     "worker",
                     "--simulate",
+                    "--processes",
+                    "1",
                     "--concurrency",
                     str(concurrency),
                     "--loglevel",

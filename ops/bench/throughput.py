@@ -339,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p1-jobs", type=int, default=2000)
     parser.add_argument("--p1-concurrency", type=int, default=100)
     parser.add_argument("--p6-samples", type=int, default=100)
+    parser.add_argument("--only", default="p4,p1,p6", help="which measurements, comma-separated (default: all)")
     parser.add_argument("--out", default=str(REPO / "ops" / "bench" / "throughput-report.json"))
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
 
     simulator, simulator_url = start_simulator()
     log_dir = Path(tempfile.mkdtemp(prefix="luaq-throughput-"))
@@ -350,36 +352,46 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"machine": {"cpus": CPUS, "python": platform.python_version(),
                                           "platform": platform.platform()}, "logs": str(log_dir)}  # fmt: skip
     try:
-        threads_args = ("--pool", "threads", "--processes", str(CPUS), "--concurrency", str(args.p4_concurrency))
-        p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args)
-        print(f"P4 threads: {p4['jobs']} jobs in {p4['total_seconds']} s (goal <= 5 s), peak {p4['peak_rss_mb']} MB, "
-              f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['statuses']}")  # fmt: skip
-        prefork = run_p4(args.redis_url, env, log_dir, args.prefork_jobs, "--pool", "prefork")
-        print(f"P4 prefork (default, {CPUS} processes): {prefork['jobs_per_second']} jobs/s -> "
-              f"{prefork['seconds_for_1000']} s for 1000, peak {prefork['peak_rss_mb']} MB")  # fmt: skip
-        many = run_p4(args.redis_url, env, log_dir, max(args.prefork_jobs, args.prefork_many * 4), "--pool", "prefork",
-                      "--concurrency", str(args.prefork_many))  # fmt: skip
-        print(f"P4 prefork ({args.prefork_many} processes): {many['jobs_per_second']} jobs/s -> "
-              f"{many['seconds_for_1000']} s for 1000, peak {many['peak_rss_mb']} MB, "
-              f"{many['mb_per_waiting_job']} MB per waiting job")  # fmt: skip
-        report["p4"] = {"threads": p4, "prefork_default": prefork, "prefork_many": many,
-                        "speedup_vs_prefork_default": round(p4["jobs_per_second"] / prefork["jobs_per_second"], 1)}  # fmt: skip
-
-        luaq_p1 = run_p1_luaq(args.redis_url, env, log_dir, args.p1_jobs, args.p1_concurrency)
-        bare_p1 = run_p1_bare(args.redis_url, args.p1_jobs, args.p1_concurrency)
-        ratio = luaq_p1["jobs_per_second"] / bare_p1["jobs_per_second"]
-        report["p1"] = {"luaq": luaq_p1, "bare_celery": bare_p1, "ratio": round(ratio, 3)}
-        print(f"P1: luaq {luaq_p1['jobs_per_second']}/s, bare Celery {bare_p1['jobs_per_second']}/s, "
-              f"ratio {ratio:.2f} (goal >= 0.9)")  # fmt: skip
-
-        p6 = run_p6(args.redis_url, env, log_dir, args.p6_samples)
-        report["p6"] = p6
-        print(f"P6: submission to first log line p50 {p6['p50_ms']} ms (goal <= 20), p99 {p6['p99_ms']} ms")
+        if "p4" in only:
+            measure_p4(args, env, log_dir, report)
+        if "p1" in only:
+            measure_p1(args, env, log_dir, report)
+        if "p6" in only:
+            p6 = run_p6(args.redis_url, env, log_dir, args.p6_samples)
+            report["p6"] = p6
+            print(f"P6: submission to first log line p50 {p6['p50_ms']} ms (goal <= 20), p99 {p6['p99_ms']} ms")
     finally:
         simulator.kill()
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out}")
     return 0
+
+
+def measure_p4(args: argparse.Namespace, env: dict[str, str], log_dir: Path, report: dict[str, Any]) -> None:
+    threads_args = ("--pool", "threads", "--processes", str(CPUS), "--concurrency", str(args.p4_concurrency))
+    p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args)
+    print(f"P4 threads: {p4['jobs']} jobs in {p4['total_seconds']} s (goal <= 5 s), peak {p4['peak_rss_mb']} MB, "
+          f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['statuses']}")  # fmt: skip
+    prefork = run_p4(args.redis_url, env, log_dir, args.prefork_jobs, "--pool", "prefork")
+    print(f"P4 prefork (default, {CPUS} processes): {prefork['jobs_per_second']} jobs/s -> "
+          f"{prefork['seconds_for_1000']} s for 1000, peak {prefork['peak_rss_mb']} MB")  # fmt: skip
+    many = run_p4(args.redis_url, env, log_dir, max(args.prefork_jobs, args.prefork_many * 4), "--pool", "prefork",
+                  "--concurrency", str(args.prefork_many))  # fmt: skip
+    print(f"P4 prefork ({args.prefork_many} processes): {many['jobs_per_second']} jobs/s -> "
+          f"{many['seconds_for_1000']} s for 1000, peak {many['peak_rss_mb']} MB, "
+          f"{many['mb_per_waiting_job']} MB per waiting job")  # fmt: skip
+    report["p4"] = {"threads": p4, "prefork_default": prefork, "prefork_many": many,
+                    "speedup_vs_prefork_default": round(p4["jobs_per_second"] / prefork["jobs_per_second"], 1)}  # fmt: skip
+
+
+def measure_p1(args: argparse.Namespace, env: dict[str, str], log_dir: Path, report: dict[str, Any]) -> None:
+    luaq_p1 = run_p1_luaq(args.redis_url, env, log_dir, args.p1_jobs, args.p1_concurrency)
+    bare_p1 = run_p1_bare(args.redis_url, args.p1_jobs, args.p1_concurrency)
+    ratio = luaq_p1["jobs_per_second"] / bare_p1["jobs_per_second"]
+    report["p1"] = {"luaq": luaq_p1, "bare_celery": bare_p1, "ratio": round(ratio, 3),
+                    "concurrency": args.p1_concurrency, "processes": CPUS}  # fmt: skip
+    print(f"P1: luaq {luaq_p1['jobs_per_second']}/s, bare Celery {bare_p1['jobs_per_second']}/s, "
+          f"ratio {ratio:.2f} (goal >= 0.9)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@
     luaq:leases                  zset    running jobs: job id -> lease expiry (ms, server clock)
     luaq:orphans                 zset    running jobs whose worker is gone, queued again: id -> retry time (ms)
     luaq:node:{worker}           set     the jobs one worker process is running
+    luaq:journal:{job_id}        list    the job's write calls, each recorded before it is sent (JSON, with its attempt)
+    luaq:cancels                 set     running jobs asked to stop (their workers poll it)
+    luaq:accounts                hash    account name -> until when (ms) a worker said it can run jobs for it
     luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
     luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
     luaq:inflight:{account}      zset    in-flight request leases: lease id -> expiry (ms)
@@ -23,6 +26,8 @@ FINISHED_STREAM = f"{PREFIX}finished"
 LEASES = f"{PREFIX}leases"
 ORPHANS = f"{PREFIX}orphans"
 NODE_PREFIX = f"{PREFIX}node:"
+CANCELS = f"{PREFIX}cancels"
+ACCOUNTS = f"{PREFIX}accounts"
 
 
 def job(job_id: str) -> str:
@@ -31,6 +36,10 @@ def job(job_id: str) -> str:
 
 def job_events(job_id: str) -> str:
     return f"{PREFIX}events:{job_id}"
+
+
+def journal(job_id: str) -> str:
+    return f"{PREFIX}journal:{job_id}"
 
 
 def rate(account: str, bucket: str) -> str:

@@ -269,6 +269,11 @@ class Bridge:
         self._record_call(call, outcome.http_status, duration_ms, None, _details(outcome.extra))
         return (True, value)
 
+    def abandon(self, call: ProviderCall, message: str) -> None:
+        """Record a call whose outcome will never be known to the script (the run was
+        cancelled while it was in flight)."""
+        self._record_call(call, None, 0.0, f"{call.operation}: {message}", {})
+
     # helpers --------------------------------------------------------------------------------------
 
     def _spend(self, spec: FunctionSpec, path: str, operation: str, account: str) -> None:

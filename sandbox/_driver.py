@@ -20,15 +20,27 @@ synchronous slice.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ._bridge import CallResult, Outcome, ProviderCall, Request, Sleep, Slept
 from ._envelope import Envelope
 from ._limits import Limits
 from ._provider import Provider
 from ._runtime import Pending, ScriptRun
+
+CANCEL_POLL_SECONDS = 0.05  # how often a driver waiting on a call looks at the cancel event
+
+
+class CancelEvent(Protocol):
+    """A cancel signal a driver can also wait on (``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def perform(
@@ -51,16 +63,52 @@ def perform(
     return CallResult(started, clock(), outcome=outcome)
 
 
+def perform_cancellable(
+    request: Request, cancel: CancelEvent, *, clock: Callable[[], float] = time.monotonic
+) -> Outcome | None:
+    """Perform one request, or give up on it when ``cancel`` is set first (None).
+
+    A sleep waits on the event itself. A provider call runs in a thread of its own (with
+    this thread's context variables) while this one waits for it or for the cancel; a call
+    given up on is left to end by itself and its outcome is dropped."""
+    if isinstance(request, Sleep):
+        if request.seconds > 0 and cancel.wait(request.seconds):
+            return None
+        return None if cancel.is_set() else Slept()
+    outcome: list[Outcome] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def call() -> None:
+        try:
+            outcome.append(context.run(perform, request, clock=clock))
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name="luaq-call", daemon=True).start()
+    while not done.wait(CANCEL_POLL_SECONDS):
+        if cancel.is_set():
+            return None
+    return outcome[0]
+
+
 def drive(
     run: ScriptRun,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: CancelEvent | None = None,
 ) -> Envelope:
-    """Run ``run`` to its end, performing each request synchronously."""
+    """Run ``run`` to its end, performing each request synchronously. With ``cancel``
+    (the event the run was built with), waits end early once it is set and the run ends
+    ``cancelled``."""
     step = run.start()
     while isinstance(step, Pending):
-        step = run.resume(perform(step.request, clock=clock, sleep=sleep))
+        if cancel is None:
+            step = run.resume(perform(step.request, clock=clock, sleep=sleep))
+            continue
+        outcome = perform_cancellable(step.request, cancel, clock=clock)
+        step = run.cancel() if outcome is None else run.resume(outcome)
     return step.envelope
 
 
@@ -77,6 +125,7 @@ def run_script(
     job_id: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: CancelEvent | None = None,
 ) -> Envelope:
     """Run a Lua script in a fresh sandbox and return its envelope.
 
@@ -87,7 +136,9 @@ def run_script(
     ``providers`` are reachable as ``app.integrations.<name>``; ``args`` is ``job.args``;
     write functions need ``allow_writes``; ``on_output`` receives each printed entry as it
     is printed and ``on_call`` each ``integration_calls`` entry; ``clock`` and ``sleep``
-    measure and spend time (inject fakes in tests).
+    measure and spend time (inject fakes in tests). ``cancel`` (a ``threading.Event``)
+    stops the run, status ``cancelled``, soon after it is set: between instructions, before
+    each call, and while it sleeps or waits on a call.
     """
     run = ScriptRun(
         source,
@@ -100,5 +151,6 @@ def run_script(
         chunk_name=chunk_name,
         job_id=job_id,
         clock=clock,
+        cancel=cancel,
     )
-    return drive(run, clock=clock, sleep=sleep)
+    return drive(run, clock=clock, sleep=sleep, cancel=cancel)

@@ -114,7 +114,7 @@ class Sandbox:
 def create_sandbox(
     limits: Limits,
     *,
-    clock: Callable[[], float | None],
+    clock: Callable[[], float | bool | None],
     deadline: float,
     callbacks: Callable[[Sandbox], Mapping[str, Callable[..., tuple[Any, ...]]]],
     on_abort: Callable[[BaseException], None],
@@ -123,7 +123,7 @@ def create_sandbox(
 ) -> Sandbox:
     """Build the runtime. ``callbacks(sandbox)`` gives the Python halves of the libraries
     (each wrapped here so it never raises into Lua); ``clock`` must not raise (it returns
-    None instead, which aborts the run). Raises ``LimitExceeded("memory")`` when the job's
+    None instead, which aborts the run, or False to stop it as cancelled). Raises ``LimitExceeded("memory")`` when the job's
     args do not fit in its memory limit."""
     args = dict(job_args or {})
     args_size = lua_size(args)
@@ -156,6 +156,7 @@ def create_sandbox(
 
     messages = {kind.encode(): limits.describe(kind).encode() for kind in LIMITS}
     messages[b"aborted"] = b"run aborted by the host"
+    messages[b"cancelled"] = b"the job was cancelled"
     host = lua.table_from({b"clock": clock, b"enter": enter, b"leave": leave})
     config = lua.table_from(
         {

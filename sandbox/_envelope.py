@@ -10,14 +10,15 @@ from ._errors import ScriptError
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 LIMIT_EXCEEDED = "limit_exceeded"
+CANCELLED = "cancelled"
 
 
 @dataclass
 class Envelope:
     """What a run produced.
 
-    ``status`` is ``"succeeded"``, ``"failed"`` or ``"limit_exceeded"`` here (the worker adds
-    others); ``result`` holds every value the chunk returned, as JSON (``[]`` when it
+    ``status`` is ``"succeeded"``, ``"failed"``, ``"limit_exceeded"`` or ``"cancelled"``
+    (the run was given a cancel event that was set) here (the worker adds others); ``result`` holds every value the chunk returned, as JSON (``[]`` when it
     returned nothing, ``None`` on failure); ``output`` is the printed lines joined with
     ``"\\n"``; ``integration_calls`` has one entry per call; ``meta`` starts with
     ``permission_bypassed`` and is extended by the worker.

@@ -22,6 +22,7 @@
 ``validation``      a call the sandbox or the provider refused before sending it: bad
                     arguments, an unknown function or account
 ``internal``        a fault of the host (a provider bug, a sandbox bug)
+``cancelled``       the host stopped the run on request (the job was cancelled)
 ==================  =================================================================
 
 Provider exceptions carry their own ``error_type`` (``api_client``: ``argument_error``,
@@ -40,8 +41,9 @@ API = "api"
 PERMISSION = "permission"
 VALIDATION = "validation"
 INTERNAL = "internal"
+CANCELLED = "cancelled"
 
-ERROR_TYPES = (SYNTAX, RUNTIME, LIMIT, API, PERMISSION, VALIDATION, INTERNAL)
+ERROR_TYPES = (SYNTAX, RUNTIME, LIMIT, API, PERMISSION, VALIDATION, INTERNAL, CANCELLED)
 
 # Names of the limits (``error.limit``). A provider may end a run with a cap of its own
 # (``daily_predictions`` from api_client's limiter), see ``_provider``.

@@ -13,6 +13,11 @@ result too large for the memory left) end the run here at once, without resuming
 limits noticed inside Lua (instructions, memory, output, wall clock in a tick) are sticky
 there (see core.lua) and reported here whatever the script's ``pcall`` did.
 
+Cancellation: a run given a ``cancel`` event (anything with ``is_set()``, such as a
+``threading.Event``) stops once it is set, with status ``cancelled`` and the output so far:
+checked at every clock reading between instructions (about every 5 ms of Lua work) and
+before each host call; a driver waiting on a request calls :meth:`ScriptRun.cancel`.
+
 ``start``/``resume`` never raise for anything the script does. Exceptions raised by the
 host's own callbacks (``on_output``, ``on_call``, ``clock``) propagate to the caller.
 """
@@ -24,7 +29,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -34,9 +39,11 @@ from ._catalog import Catalog
 from ._convert import Budget, Converter, Mode
 from ._docs import Docs
 from ._env import HOST_CHUNK_NAME, Sandbox, create_sandbox
+from ._envelope import CANCELLED as CANCELLED_STATUS
 from ._envelope import FAILED, LIMIT_EXCEEDED, SUCCEEDED, Envelope
 from ._errors import (
     API,
+    CANCELLED,
     INTERNAL,
     PERMISSION,
     RUNTIME,
@@ -64,6 +71,13 @@ _MAX_MESSAGE = 16 * 1024  # characters of an error message kept in the envelope
 _HOST_PREFIX = re.compile(rf"^{re.escape(HOST_CHUNK_NAME)}:\d+: ")
 _SCRIPT_ERROR_TYPES = frozenset({RUNTIME, API, PERMISSION, VALIDATION, INTERNAL})
 _MIN_NODES = 65_536  # values a conversion may visit, at least (see _max_nodes)
+CANCELLED_MESSAGE = "the job was cancelled"
+
+
+class CancelSignal(Protocol):
+    """What a run polls to learn that it must stop (``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +113,10 @@ class ScriptRun:
         chunk_name: str = "script",
         job_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cancel: CancelSignal | None = None,
     ) -> None:
         self._source = _prepare_source(source)
+        self._cancel = cancel
         self._providers = providers
         self._args = args
         self._limits = limits or Limits.DEFAULT
@@ -132,6 +148,8 @@ class ScriptRun:
         try:
             self._started = self._now()
             self.deadline = self._started + self._limits.wall_clock_seconds
+            if self.cancelled:
+                return self._finish_without_lua(ScriptError(CANCELLED, CANCELLED_MESSAGE))
             try:
                 self._setup()
             except ConversionError as exc:
@@ -161,12 +179,29 @@ class ScriptRun:
                 raise self._abort from None
             return self._finish_internal(exc)
 
+    def cancel(self) -> Finished:
+        """End the run as ``cancelled`` now (the driver learnt of a cancel while it waited
+        on the pending request, whose call, if any, is recorded as abandoned)."""
+        request, self._pending = self._pending, None
+        if isinstance(request, ProviderCall) and self._bridge is not None:
+            self._bridge.abandon(request, "cancelled while the call was in flight; its outcome is unknown")
+        return self._finish("limit", limit=CANCELLED)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
+
     def resume(self, outcome: Outcome) -> Step:
         """Answer the pending request with what performing it gave, and run on."""
         request, self._pending = self._pending, None
         if request is None:
             raise RuntimeError("resume() called with no pending request")
         try:
+            if self.cancelled:
+                if isinstance(request, ProviderCall) and isinstance(outcome, CallResult):
+                    assert self._bridge is not None
+                    self._bridge.complete(request, outcome)  # recorded; the script is not resumed
+                return self._finish("limit", limit=CANCELLED)
             if isinstance(request, Sleep):
                 if request.ends_run:
                     return self._finish("limit", limit="wall_clock")
@@ -190,7 +225,9 @@ class ScriptRun:
     def _setup(self) -> None:
         catalog = Catalog(self._providers)
 
-        def safe_clock() -> float | None:
+        def safe_clock() -> float | bool | None:
+            if self._lua is not None and self.cancelled:  # (not while the runtime is set up)
+                return False  # core.lua stops the script: the job was cancelled
             try:
                 return float(self._clock())
             except BaseException as exc:
@@ -273,6 +310,8 @@ class ScriptRun:
             reply = step
 
     def _request(self, fields: tuple[Any, ...]) -> Step | Reply:
+        if self.cancelled:
+            return self._finish("limit", limit=CANCELLED)
         kind = fields[0]
         if kind == b"sleep":
             seconds = float(fields[1])
@@ -330,6 +369,9 @@ class ScriptRun:
         if how == "syntax":
             message = _clip(_text(value))
             failure = ScriptError(SYNTAX, message, self._line_of(message))
+        elif limit == CANCELLED:
+            traceback, line = self._traceback()
+            failure = ScriptError(CANCELLED, CANCELLED_MESSAGE, line, traceback)
         elif limit is not None:
             traceback, line = self._traceback()
             own_cap = limit not in LIMIT_FIELDS and limit_message
@@ -343,6 +385,8 @@ class ScriptRun:
         status = SUCCEEDED
         if isinstance(failure, LimitExceeded):
             status = LIMIT_EXCEEDED
+        elif failure is not None and failure.type == CANCELLED:
+            status = CANCELLED_STATUS
         elif failure is not None:
             status = FAILED
         return Envelope(
@@ -424,6 +468,8 @@ class ScriptRun:
 
     def _finish_without_lua(self, error: ScriptError) -> Finished:
         status = LIMIT_EXCEEDED if isinstance(error, LimitExceeded) else FAILED
+        if error.type == CANCELLED:
+            status = CANCELLED_STATUS
         memory = None
         if self._lua is not None:
             try:

@@ -421,6 +421,40 @@ def watch(settings: Settings, job_id: str, as_json: bool, after: str, wait_timeo
     sys.exit(exit_code(envelope))
 
 
+@cli.command()
+@click.argument("job_id")
+@click.option("--cancel-predictions", is_flag=True,
+              help="Also cancel the predictions the job created that are still running.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.option("--wait-timeout", type=float, default=10.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for a running job to stop.")  # fmt: skip
+@pass_settings
+def cancel(settings: Settings, job_id: str, cancel_predictions: bool, as_json: bool, wait_timeout: float) -> None:
+    """Cancel a job: a queued one never runs; a running one stops within a second, ending
+    `cancelled` with its output so far. Exit 0 when it is cancelled, 1 when it had already
+    finished otherwise, 3 when it had not stopped within --wait-timeout."""
+    from worker.store import JobNotFound
+
+    client = connect(settings, as_json)
+    try:
+        done = client.cancel(job_id, cancel_predictions=cancel_predictions, timeout=wait_timeout)
+    except JobNotFound as exc:
+        raise UsageProblem(str(exc), as_json=as_json) from None
+    if as_json:
+        print_json({"job_id": done.job_id, "outcome": done.outcome, "status": done.status,
+                    "cancelled_predictions": done.cancelled_predictions})  # fmt: skip
+    elif done.outcome == "final":
+        click.echo(f"job {job_id} had already finished: {done.status}")
+    elif done.outcome == "requested":
+        click.echo(f"job {job_id}: cancel requested; it is still {done.status}", err=True)
+    else:
+        click.echo(f"job {job_id} cancelled")
+        for report in done.cancelled_predictions:
+            result = report.get("status") or f"error: {report.get('error')}"
+            click.echo(f"  prediction {report['id']} ({report['account']}): {result}")
+    sys.exit({"cancelled": 0, "final": 1}.get(done.outcome, EXIT_NOT_FINISHED))
+
+
 # -- batch, status ------------------------------------------------------------------------
 
 

@@ -5,23 +5,27 @@
     envelope = client.wait(job_id, timeout=60)
     for event in client.follow(job_id):        # replays from the first event
         ...
+    client.cancel(job_id)                      # queued: never runs; running: stops within 1 s
 
 A submission is validated before anything is written; the job record and its ``queued``
 event are stored before the Celery message is sent, so the worker never sees a job it
-cannot load. Submitting an existing ``job_id`` returns it and runs nothing new.
+cannot load. Submitting an existing ``job_id`` returns it and runs nothing new. A job
+naming an account that no live worker announced is rejected when workers announced any
+(with none announced, the submitter cannot know, and the worker fails the job instead).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
 
 from .app import TASK_NAME, create_app
-from .job import JobRequest, SubmissionError
+from .job import JobRequest, JobStatus, SubmissionError, failure_envelope
 from .settings import Settings
 from .store import Event, JobNotFound, JobRecord, JobStore
 from .watchdog import HARD_LIMIT_GRACE_SECONDS
@@ -31,6 +35,22 @@ from .watchdog import HARD_LIMIT_GRACE_SECONDS
 class Submitted:
     job_id: str
     created: bool  # False when the job_id existed already (idempotent resubmission)
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What :meth:`LuaqClient.cancel` did.
+
+    ``outcome``: ``cancelled`` (it was queued and will never run, or a running job stopped
+    within the wait), ``requested`` (running; its worker had not stopped it yet when the
+    wait ended), ``final`` (it had already finished: ``status`` says how; nothing changed).
+    ``cancelled_predictions``: with ``cancel_predictions``, one ``{id, account, status}``
+    (or ``error``) per prediction the job had created and that was still running."""
+
+    job_id: str
+    outcome: str
+    status: str
+    cancelled_predictions: list[dict[str, Any]] = field(default_factory=list)
 
 
 LOWEST_PRIORITY = 9
@@ -73,6 +93,7 @@ class LuaqClient:
     def submit(self, submission: Mapping[str, Any] | JobRequest) -> Submitted:
         """Validate and enqueue a job; raises SubmissionError for a bad submission."""
         request = submission if isinstance(submission, JobRequest) else JobRequest.from_dict(submission, self.settings)
+        self._check_account(request)
         backlog = self.store.create_counted(request)
         if not backlog:
             return Submitted(request.job_id, created=False)
@@ -83,6 +104,43 @@ class LuaqClient:
             self.store.discard(request.job_id)
             raise
         return Submitted(request.job_id, created=True)
+
+    def _check_account(self, request: JobRequest) -> None:
+        announced = self.store.known_accounts()
+        if not announced:
+            return  # no worker said which accounts it has: the worker decides
+        known = announced | ({"default"} if request.simulate else set())
+        if request.account not in known:
+            raise SubmissionError(
+                f"unknown account {request.account!r}: the running workers have tokens for "
+                f"{', '.join(sorted(known))} (a worker adds one with REPLICATE_API_TOKEN_{request.account.upper()})"
+            )
+
+    def cancel(self, job_id: str, cancel_predictions: bool = False, *, timeout: float = 10.0) -> Cancellation:
+        """Cancel a job. A queued one is finished ``cancelled`` at once, atomically, so its
+        delivery runs nothing; a running one is flagged, its worker stops the script within
+        a second, and this waits up to ``timeout`` s for its final state. With
+        ``cancel_predictions`` the worker also cancels the predictions the job created
+        that are still running (from its write journal). Raises JobNotFound."""
+        envelope = failure_envelope(job_id, JobStatus.CANCELLED, "cancelled", "the job was cancelled before it started",
+                                    {"attempt": 0})  # fmt: skip
+        outcome, status = self.store.cancel(job_id, cancel_predictions=cancel_predictions, envelope=envelope)
+        if outcome == "missing":
+            raise JobNotFound(job_id)
+        if outcome == "final":
+            return Cancellation(job_id, "final", status or "")
+        if outcome == "cancelled":
+            return Cancellation(job_id, "cancelled", JobStatus.CANCELLED.value)
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.get(job_id)
+            if record.envelope is not None:
+                reports = list(record.envelope.get("meta", {}).get("cancelled_predictions", []))
+                how = "cancelled" if record.status == JobStatus.CANCELLED else "final"
+                return Cancellation(job_id, how, record.status.value, reports)
+            if time.monotonic() >= deadline:
+                return Cancellation(job_id, "requested", record.status.value)
+            time.sleep(0.05)
 
     def submit_json(self, text: str | bytes) -> Submitted:
         """Submit a job given as JSON text (the submission contract of DESIGN.md)."""

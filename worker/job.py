@@ -46,8 +46,11 @@ FINAL_STATUSES = frozenset(s.value for s in JobStatus if s.is_final)
 # The submission contract's fields (DESIGN.md, "Job contract").
 SUBMISSION_FIELDS = (
     "job_id", "script", "file", "args", "account", "allow_writes", "limits", "agent_id",
-    "priority", "queue", "files", "metadata", "simulate",
+    "priority", "queue", "files", "metadata", "simulate", "on_redelivery",
 )  # fmt: skip
+# What a worker does with a job whose earlier attempt made write calls and then lost its
+# worker: end it ``lost`` with the journal of those calls (the default), or run it again.
+ON_REDELIVERY = ("lost", "rerun")
 
 
 class SubmissionError(ValueError):
@@ -71,11 +74,14 @@ class JobRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     simulate: bool = False
     file: str = "script"
+    on_redelivery: str = "lost"
 
     @classmethod
-    def from_dict(cls, data: Any, settings: Settings) -> JobRequest:
+    def from_dict(cls, data: Any, settings: Settings, *, delivered: bool = False) -> JobRequest:
         """Validate a submission (the JSON contract); raise SubmissionError naming the
-        field at fault. ``file`` is the script's file name, used in error messages."""
+        field at fault. ``file`` is the script's file name, used in error messages.
+        ``delivered``: a worker re-checks a stored request it was handed (its queue is
+        the one it came from, whatever this process's LUAQ_QUEUES says)."""
         if not isinstance(data, Mapping):
             raise SubmissionError("a submission must be a JSON object")
         known = set(SUBMISSION_FIELDS)
@@ -128,16 +134,22 @@ class JobRequest:
         )
         queue = data.get("queue")
         _check(
-            queue is None or queue in settings.queues,
+            queue is None or queue in settings.queues or (delivered and isinstance(queue, str)),
             f"unknown queue {queue!r}; this deployment's queues: {', '.join(settings.queues)} (LUAQ_QUEUES)",
         )
         simulate = data.get("simulate", False)
         _check(isinstance(simulate, bool), "simulate must be true or false")
+        on_redelivery = data.get("on_redelivery", "lost")
+        _check(
+            on_redelivery in ON_REDELIVERY,
+            f"on_redelivery must be {' or '.join(map(repr, ON_REDELIVERY))}: what to do when an attempt "
+            "that made write calls lost its worker (end the job 'lost', or run it again)",
+        )
         files = _files_from(data.get("files", {}), settings)
         return cls(
             script=script, job_id=job_id, args=args, account=account, allow_writes=allow_writes,
             limits=dict(limits), agent_id=agent_id, priority=priority, queue=queue, files=files,
-            metadata=metadata, simulate=simulate, file=file,
+            metadata=metadata, simulate=simulate, file=file, on_redelivery=on_redelivery,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

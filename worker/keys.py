@@ -8,6 +8,9 @@
     luaq:node:{worker}           set     the jobs one worker process is running
     luaq:agent:{agent}:queued    zset    an agent's queued jobs: id -> submitted (ms)
     luaq:agent:{agent}:running   zset    an agent's running jobs: id -> lease expiry (ms)
+    luaq:journal:{job_id}        list    the job's write calls, each recorded before it is sent (JSON, with its attempt)
+    luaq:cancels                 set     running jobs asked to stop (their workers poll it)
+    luaq:accounts                hash    account name -> until when (ms) a worker said it can run jobs for it
     luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
     luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
     luaq:inflight:{account}      zset    in-flight request leases: lease id -> expiry (ms)
@@ -26,6 +29,8 @@ LEASES = f"{PREFIX}leases"
 ORPHANS = f"{PREFIX}orphans"
 NODE_PREFIX = f"{PREFIX}node:"
 AGENT_PREFIX = f"{PREFIX}agent:"
+CANCELS = f"{PREFIX}cancels"
+ACCOUNTS = f"{PREFIX}accounts"
 
 
 def job(job_id: str) -> str:
@@ -34,6 +39,10 @@ def job(job_id: str) -> str:
 
 def job_events(job_id: str) -> str:
     return f"{PREFIX}events:{job_id}"
+
+
+def journal(job_id: str) -> str:
+    return f"{PREFIX}journal:{job_id}"
 
 
 def rate(account: str, bucket: str) -> str:

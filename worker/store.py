@@ -19,26 +19,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import structlog
 
 from . import keys
 from .job import FINAL_STATUSES, JobRequest, JobStatus
-from .redis_urls import redis_client
+from .redis_urls import failover_retry, redis_client
 from .settings import Settings
 
 CREATE_SCRIPT = """
 -- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] the agent's queued jobs (zset)
 -- ARGV[1] request JSON, ARGV[2] now (ms), ARGV[3] ttl (s), ARGV[4] events maxlen,
--- ARGV[5] queued event data, ARGV[6] job id, ARGV[7] agent
+-- ARGV[5] queued event data, ARGV[6] job id, ARGV[7] agent, ARGV[8] on_redelivery ('lost' or 'rerun')
 -- Returns the agent's queued jobs, this one included, when the job was created; 0 when
 -- a job with this id exists.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'request', ARGV[1], 'status', 'queued', 'created_at', ARGV[2],
-           'attempt', 0, 'agent', ARGV[7])
+           'attempt', 0, 'agent', ARGV[7], 'on_redelivery', ARGV[8])
 -- Entries older than a job's life belong to jobs that expired without finishing.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]) * 1000)
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[6])
@@ -51,13 +52,16 @@ return redis.call('ZCARD', KEYS[3])
 """
 
 BEGIN_SCRIPT = """
--- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] leases zset, KEYS[4] this node's set
+-- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] leases zset, KEYS[4] this node's set,
+-- KEYS[5] the job's write journal
 -- ARGV[1] job id, ARGV[2] node, ARGV[3] now (ms, for the record), ARGV[4] lease (ms),
 -- ARGV[5] ttl (s), ARGV[6] events maxlen, ARGV[7] node set key prefix, ARGV[8] max attempts,
 -- ARGV[9] orphans zset, ARGV[10] agent key prefix, ARGV[11] the agent's running quota (0: none)
 -- Returns {'started' or 'exhausted', attempt (or attempts made), request, previous worker,
 -- created_at} or {'final'|'busy'|'missing'|'deferred'}; 'deferred' when the job's agent
--- already runs its quota of jobs (nothing changes).
+-- already runs its quota of jobs (nothing changes). 'wrote' instead of 'started': this
+-- attempt holds the job, but an earlier attempt made write calls and the job did not ask
+-- to be re-run.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status ~= 'queued' and status ~= 'running' then return {'final'} end
@@ -85,6 +89,10 @@ if attempts >= tonumber(ARGV[8]) then
   return {'exhausted', attempts, redis.call('HGET', KEYS[1], 'request'), previous or '',
           redis.call('HGET', KEYS[1], 'created_at') or ''}
 end
+local state = 'started'
+if attempts > 0 and redis.call('LLEN', KEYS[5]) > 0 and redis.call('HGET', KEYS[1], 'on_redelivery') ~= 'rerun' then
+  state = 'wrote'
+end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'worker', ARGV[2])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
@@ -97,7 +105,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'started',
            'data', cjson.encode({worker = ARGV[2]}), 'ts', ARGV[3], 'attempt', attempt)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-return {'started', attempt, redis.call('HGET', KEYS[1], 'request'), previous or '',
+return {state, attempt, redis.call('HGET', KEYS[1], 'request'), previous or '',
         redis.call('HGET', KEYS[1], 'created_at') or ''}
 """
 
@@ -153,7 +161,7 @@ FINISH_SCRIPT = """
 -- ARGV[5] events maxlen, ARGV[6] finished maxlen, ARGV[7] attempt, ARGV[8] job id,
 -- ARGV[9] node set key prefix, ARGV[10] '1' when only attempt ARGV[7] may finish a running job,
 -- ARGV[11] agent key prefix, ARGV[12..] the final statuses
--- KEYS[4] leases zset, KEYS[5] orphans zset
+-- KEYS[4] leases zset, KEYS[5] orphans zset, KEYS[6] cancel requests set
 -- Returns 1 when this call finished the job, 0 when it was already final, is gone, or
 -- (with ARGV[10]) another attempt holds it.
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -171,6 +179,7 @@ redis.call('ZREM', agent .. ':running', ARGV[8])
 redis.call('ZREM', agent .. ':queued', ARGV[8])
 redis.call('ZREM', KEYS[4], ARGV[8])
 redis.call('ZREM', KEYS[5], ARGV[8])
+redis.call('SREM', KEYS[6], ARGV[8])
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'envelope', ARGV[2],
            'finished_at', ARGV[3], 'final_attempt', ARGV[7])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
@@ -181,6 +190,45 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
 """
+
+CANCEL_SCRIPT = """
+-- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] global finished stream,
+-- KEYS[4] cancel requests set
+-- ARGV[1] job id, ARGV[2] envelope JSON for a job cancelled before it started, ARGV[3] now (ms),
+-- ARGV[4] ttl (s), ARGV[5] events maxlen, ARGV[6] finished maxlen, ARGV[7] 'predictions' to
+-- also cancel the predictions the job created, else 'stop'
+-- Returns {'missing'}, {'final', status}, {'cancelled'} (it was queued: now final, so its
+-- delivery runs nothing) or {'requested'} (running: its worker stops it).
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status ~= 'queued' and status ~= 'running' then return {'final', status} end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'envelope', ARGV[2], 'finished_at', ARGV[3],
+             'final_attempt', 0)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+             'type', 'finished', 'data', ARGV[2], 'ts', ARGV[3], 'attempt', 0)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
+             'job_id', ARGV[1], 'status', 'cancelled', 'envelope', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  return {'cancelled'}
+end
+if redis.call('HGET', KEYS[1], 'cancel') ~= 'predictions' then
+  redis.call('HSET', KEYS[1], 'cancel', ARGV[7])
+end
+if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'cancel_requested',
+             'data', cjson.encode({cancel_predictions = ARGV[7] == 'predictions'}), 'ts', ARGV[3])
+end
+return {'requested'}
+"""
+
+
+RECONNECT_SECONDS = 60.0  # how long a follower keeps retrying a dropped connection
+RECONNECT_FIRST_DELAY = 0.1
+RECONNECT_MAX_DELAY = 2.0
+
+log = structlog.get_logger("luaq.store")
 
 
 def now_ms() -> int:
@@ -213,6 +261,7 @@ class Begun:
     request: dict[str, Any] | None = None
     previous_worker: str | None = None
     created_at: int | None = None
+    request_error: str | None = None  # the stored request is not valid JSON
 
 
 @dataclass(frozen=True)
@@ -246,16 +295,21 @@ class JobStore:
         self._begin = client.register_script(BEGIN_SCRIPT)
         self._renew = client.register_script(RENEW_SCRIPT)
         self._claim = client.register_script(CLAIM_SCRIPT)
+        self._cancel = client.register_script(CANCEL_SCRIPT)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JobStore:
+    def from_settings(cls, settings: Settings, *, ride_out_restarts: bool = False) -> JobStore:
+        """``ride_out_restarts`` (workers): every command retries a dropped connection for
+        about :data:`~worker.redis_urls.FAILOVER_RETRY_SECONDS`, so a Redis restart or
+        failover pauses running jobs instead of failing them."""
         if not settings.redis_url:
             raise RuntimeError("no Redis configured: set LUAQ_REDIS_URL, or start local mode with `luaq up`")
         # Every job thread of a worker process may hold a connection at once (and its
         # rate-limiter calls another): redis-py's default pool stops at 100.
         connections = max(100, settings.worker_concurrency * 2 + 50)
+        options: dict[str, Any] = {"retry": failover_retry()} if ride_out_restarts else {}
         client = redis_client(settings.redis_url, master_name=settings.redis_sentinel_master,
-                              max_connections=connections)  # fmt: skip
+                              max_connections=connections, **options)  # fmt: skip
         return cls(client, settings)
 
     # -- writing ---------------------------------------------------------------------
@@ -272,28 +326,37 @@ class JobStore:
         return int(self._create(
             keys=[keys.job(request.job_id), keys.job_events(request.job_id), keys.agent_queued(agent)],
             args=[json.dumps(request.to_dict()), now_ms(), self.settings.job_ttl_seconds,
-                  self.settings.events_maxlen, json.dumps({"job_id": request.job_id}), request.job_id, agent],
+                  self.settings.events_maxlen, json.dumps({"job_id": request.job_id}), request.job_id, agent,
+                  request.on_redelivery],
         ))  # fmt: skip
 
     def discard(self, job_id: str) -> None:
         """Remove a job that never reached the queue (its message could not be sent)."""
-        self.redis.delete(keys.job(job_id), keys.job_events(job_id))
+        self.redis.delete(keys.job(job_id), keys.job_events(job_id), keys.journal(job_id))
 
     def begin(self, job_id: str, worker: str, *, max_attempts: int | None = None) -> Begun:
         """Take the job for a new attempt on ``worker``: mark it running, take its lease and
         append the ``started`` event, atomically. Nothing changes unless the job is queued,
         or running under a lease that ran out (its worker died). The record's and stream's
-        time to live restart, so a job never expires while it runs."""
+        time to live restart, so a job never expires while it runs. A job taken over after
+        an attempt that made write calls comes back ``wrote`` (see :mod:`worker.journal`),
+        unless it was submitted with ``on_redelivery = "rerun"``."""
         reply = self._begin(
-            keys=[keys.job(job_id), keys.job_events(job_id), keys.LEASES, keys.node_jobs(worker)],
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.LEASES, keys.node_jobs(worker),
+                  keys.journal(job_id)],
             args=[job_id, worker, now_ms(), int(self.settings.lease_seconds * 1000), self.settings.job_ttl_seconds,
                   self.settings.events_maxlen, keys.NODE_PREFIX, max_attempts or self.settings.max_attempts,
                   keys.ORPHANS, keys.AGENT_PREFIX, self.settings.agent_max_running],
         )  # fmt: skip
         state = reply[0]
-        if state not in ("started", "exhausted"):
+        if state not in ("started", "wrote", "exhausted"):
             return Begun(state)
-        return Begun(state, int(reply[1]), json.loads(reply[2] or "{}"), reply[3] or None, _int(reply[4]))
+        try:
+            request = json.loads(reply[2] or "{}")
+        except json.JSONDecodeError as exc:
+            return Begun(state, int(reply[1]), None, reply[3] or None, _int(reply[4]),
+                         request_error=f"the stored request is not valid JSON: {exc}")  # fmt: skip
+        return Begun(state, int(reply[1]), request, reply[3] or None, _int(reply[4]))
 
     def renew(self, worker: str, held: Mapping[str, int]) -> list[str]:
         """Extend the leases of the jobs ``worker`` runs (``{job_id: attempt}``) and their
@@ -338,12 +401,67 @@ class JobStore:
         job was already final or no longer exists or, with ``holder_only``, when another
         attempt than ``attempt`` holds it. Ends the job's lease."""
         result = self._finish(
-            keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM, keys.LEASES, keys.ORPHANS],
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM, keys.LEASES, keys.ORPHANS,
+                  keys.CANCELS],
             args=[status, json.dumps(envelope), now_ms(), self.settings.job_ttl_seconds,
                   self.settings.events_maxlen, self.settings.finished_maxlen, attempt, job_id,
                   keys.NODE_PREFIX, "1" if holder_only else "0", keys.AGENT_PREFIX, *sorted(FINAL_STATUSES)],
         )  # fmt: skip
         return bool(result)
+
+    def cancel(
+        self, job_id: str, *, cancel_predictions: bool = False, envelope: Mapping[str, Any]
+    ) -> tuple[str, str | None]:
+        """Cancel a job: one queued is finished ``cancelled`` at once with ``envelope``
+        (``"cancelled"``); one running is flagged for its worker to stop (``"requested"``).
+        Also ``("final", status)`` and ``("missing", None)``."""
+        reply = self._cancel(
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM, keys.CANCELS],
+            args=[job_id, json.dumps(envelope), now_ms(), self.settings.job_ttl_seconds, self.settings.events_maxlen,
+                  self.settings.finished_maxlen, "predictions" if cancel_predictions else "stop"],
+        )  # fmt: skip
+        return reply[0], (reply[1] if len(reply) > 1 else None)
+
+    def cancel_requested(self, job_id: str) -> str | None:
+        """``"stop"`` or ``"predictions"`` when the job was asked to stop, else None."""
+        return self.redis.hget(keys.job(job_id), "cancel") or None
+
+    def cancel_requests(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of ``job_ids`` were asked to stop (one round trip)."""
+        if not job_ids:
+            return set()
+        flags = self.redis.smismember(keys.CANCELS, list(job_ids))
+        return {job_id for job_id, flagged in zip(job_ids, flags, strict=True) if flagged}
+
+    # -- the write journal (see worker.journal) --------------------------------------
+
+    def journal_append(self, job_id: str, entry: Mapping[str, Any]) -> int:
+        """Append ``entry`` to the job's write journal; returns its index."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(keys.journal(job_id), json.dumps(entry))
+            pipe.expire(keys.journal(job_id), self.settings.job_ttl_seconds)
+            length = pipe.execute()[0]
+        return int(length) - 1
+
+    def journal_update(self, job_id: str, index: int, entry: Mapping[str, Any]) -> None:
+        self.redis.lset(keys.journal(job_id), index, json.dumps(entry))
+
+    def journal(self, job_id: str) -> list[dict[str, Any]]:
+        return [json.loads(item) for item in self.redis.lrange(keys.journal(job_id), 0, -1)]
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def announce_accounts(self, names: Sequence[str], ttl_seconds: float = 60.0) -> None:
+        """Say that a worker can run jobs for the accounts ``names`` (for the next
+        ``ttl_seconds``): submitters check a job's account against them."""
+        if names:
+            until = now_ms() + int(ttl_seconds * 1000)
+            self.redis.hset(keys.ACCOUNTS, mapping=dict.fromkeys(names, until))
+
+    def known_accounts(self) -> set[str]:
+        """The accounts some live worker announced (empty: no worker said)."""
+        now = now_ms()
+        return {name for name, until in self.redis.hgetall(keys.ACCOUNTS).items() if int(until) > now}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -381,17 +499,39 @@ class JobStore:
         last = self.redis.xrevrange(keys.job_events(job_id), count=1)
         return bool(last) and last[0][1].get("type") == "finished"
 
+    def _reconnecting(self, action: Callable[[], Any], reconnect_seconds: float) -> Any:
+        """``action()``, retried while the connection to Redis is down."""
+        delay, given_up = RECONNECT_FIRST_DELAY, time.monotonic() + reconnect_seconds
+        while True:
+            try:
+                return action()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if time.monotonic() + delay > given_up:
+                    raise
+                log.warning("redis.reconnecting", error=str(exc), retry_in=round(delay, 2))
+                time.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+
     def follow(self, job_id: str, after: str = "0-0", *, timeout: float | None = None, poll_ms: int = 2000,
-               on_idle: Callable[[float, str], None] | None = None) -> Iterator[Event]:  # fmt: skip
+               on_idle: Callable[[float, str], None] | None = None,
+               reconnect_seconds: float = RECONNECT_SECONDS) -> Iterator[Event]:  # fmt: skip
         """Yield every event after ``after`` as it arrives, until the ``finished`` event.
 
         Raises JobNotFound if the job does not exist and TimeoutError when ``timeout``
         seconds pass first; resume later by passing the last yielded id as ``after``.
         ``on_idle(seconds_waited, status)`` is called after each poll that brought nothing.
+
+        A dropped connection (a Redis restart, a failover, a network blip) is retried with
+        backoff for up to ``reconnect_seconds`` at a time, reading on after the last event
+        yielded: no event is skipped or repeated.
         """
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        if not self.redis.exists(keys.job(job_id)):
+
+        def retried(action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            return self._reconnecting(lambda: action(*args, **kwargs), reconnect_seconds)
+
+        if not retried(self.redis.exists, keys.job(job_id)):
             raise JobNotFound(job_id)
         while True:
             wait_ms = poll_ms
@@ -400,7 +540,7 @@ class JobStore:
                 if left <= 0:
                     raise TimeoutError(f"job {job_id} did not finish within {timeout} s")
                 wait_ms = max(1, min(poll_ms, int(left * 1000)))
-            events = self.read_events(job_id, after, block_ms=wait_ms)
+            events = retried(self.read_events, job_id, after, block_ms=wait_ms)
             for event in events:
                 yield event
                 after = event.id
@@ -410,12 +550,12 @@ class JobStore:
                 continue
             # Only the status on each idle poll: the record also holds the request (and its
             # attachments), which a follower must not reload every few seconds.
-            status = self.redis.hget(keys.job(job_id), "status")
+            status = retried(self.redis.hget, keys.job(job_id), "status")
             if status is None:
                 raise JobNotFound(job_id)
-            if JobStatus(status).is_final and not self.read_events(job_id, after):
-                record = self.get(job_id)
-                if record is not None and record.envelope is not None and not self._has_finished_event(job_id):
+            if JobStatus(status).is_final and not retried(self.read_events, job_id, after):
+                record = retried(self.get, job_id)
+                if record is not None and record.envelope is not None and not retried(self._has_finished_event, job_id):
                     # The stream expired before we read its end: the record still holds
                     # the outcome.
                     yield Event(id=after, type="finished", data=record.envelope, ts=record.finished_at or 0)

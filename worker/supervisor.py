@@ -23,7 +23,13 @@ stopping its process — the watchdog and this supervisor provide:
 - a process that grew past ``LUAQ_WORKER_MAX_MEMORY_MB`` is drained (warm shutdown: it
   finishes its jobs, takes no new ones) while a replacement starts;
 - every few seconds, running jobs whose lease ran out anywhere (a whole host lost) are
-  claimed and queued again (:meth:`worker.store.JobStore.claim_orphans`).
+  claimed and queued again (:meth:`worker.store.JobStore.claim_orphans`), and the
+  accounts this worker can run jobs for are announced, so that submitters reject a job
+  naming an account no worker knows (:meth:`worker.store.JobStore.announce_accounts`).
+
+Its Redis client retries a dropped connection for about 30 s, and a round that fails
+anyway is logged and tried again: a Redis restart never ends the supervisor, and the
+Celery workers reconnect by themselves (kombu >= 5.4).
 
 SIGTERM or SIGINT: warm shutdown (each process stops taking jobs and finishes the ones it
 runs); a second signal: cold shutdown (jobs still running are put back by Celery's
@@ -53,6 +59,7 @@ log = structlog.get_logger("luaq.supervisor")
 
 HEARTBEAT_TIMEOUT_SECONDS = 15.0
 REAP_INTERVAL_SECONDS = 5.0
+ACCOUNTS_TTL_SECONDS = 60.0
 POLL_SECONDS = 0.2
 
 
@@ -104,7 +111,7 @@ class Supervisor:
         self.settings = settings
         self.queues = tuple(queues)
         self.loglevel = loglevel
-        self.store = store or JobStore.from_settings(settings)
+        self.store = store or JobStore.from_settings(settings, ride_out_restarts=True)
         if app is None:
             from .app import create_app
 
@@ -175,7 +182,20 @@ class Supervisor:
                 self.children.append(self._spawn(child.index))
         if now >= self._next_reap:
             self._next_reap = now + REAP_INTERVAL_SECONDS
-            self.requeue_orphans()
+            try:
+                self.store.announce_accounts(self.account_names(), ttl_seconds=ACCOUNTS_TTL_SECONDS)
+                self.requeue_orphans()
+            except Exception:
+                log.exception("supervisor.reap_failed")
+
+    def account_names(self) -> list[str]:
+        """The accounts this worker's jobs may name (simulated jobs can always use ``default``)."""
+        from .providers import configured_accounts
+
+        names = set(configured_accounts(self.settings))
+        if self.settings.simulate:
+            names.add("default")
+        return sorted(names)
 
     def _hung(self, child: Child, now: float) -> bool:
         if self.settings.worker_pool != "threads" or now - child.started < HEARTBEAT_TIMEOUT_SECONDS:

@@ -37,7 +37,7 @@ def set_heartbeat(beat: Callable[[], None]) -> None:
 def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     # One store (and Redis connection pool), limiter and watchdog per process, made on
     # first use (after the fork, under prefork).
-    store = JobStore.from_settings(settings)
+    store = JobStore.from_settings(settings, ride_out_restarts=True)
     limiter = RedisLimiter(store.redis, settings.rate_limits)
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat)

@@ -8,7 +8,11 @@ process runs many at once). Its thread, every :data:`TICK_SECONDS`:
   is replaced from outside;
 - renews the leases of the running jobs in Redis every third of a lease, so that no other
   worker takes them over (:meth:`worker.store.JobStore.begin`), and learns of any job that
-  was taken over anyway;
+  was taken over anyway: that run is stopped (its cancel event is set), as its outcome
+  can no longer be recorded and its write calls would repeat the new attempt's;
+- asks Redis, in one round trip, which of its running jobs were cancelled
+  (``luaq cancel``) and sets their cancel events: the sandbox stops the script between two
+  instructions, before its next call, or in the middle of a sleep or a call it waits on;
 - ends a job that outlived its wall clock by :data:`MARGIN_SECONDS`. The sandbox enforces
   the wall clock itself, between Lua instructions and around every host call; a script
   stuck inside one C call (or a call into the host that never returns) never gives it the
@@ -47,6 +51,13 @@ class Watched:
     deadline: float
     on_stuck: Callable[[], None]
     taken_over: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)  # the run stops once set
+    cancel_reason: str | None = None  # "cancelled" (luaq cancel) or "taken_over"
+
+    def stop(self, reason: str) -> None:
+        if not self.cancel.is_set():
+            self.cancel_reason = reason
+            self.cancel.set()
 
 
 class Watchdog:
@@ -107,7 +118,7 @@ class Watchdog:
                 log.exception("watchdog.check_failed")
 
     def check(self) -> None:
-        """One tick: heartbeat, lease renewal when due, stuck jobs ended."""
+        """One tick: heartbeat, cancelled jobs stopped, lease renewal when due, stuck jobs ended."""
         if self._heartbeat is not None:
             self._heartbeat()
         now = self._clock()
@@ -118,6 +129,8 @@ class Watchdog:
             self._ended = True
             self._end(stuck)
             return
+        if self._store is not None and jobs:
+            self._stop_cancelled(jobs)
         if self._store is not None and now - self._renewed >= self._store.settings.lease_seconds / 3:
             self._renewed = now
             self._renew(jobs)
@@ -129,7 +142,15 @@ class Watchdog:
         for watched in jobs:
             if watched.job_id in gone and not watched.taken_over.is_set():
                 watched.taken_over.set()
+                watched.stop("taken_over")
                 log.warning("job.taken_over", job_id=watched.job_id, attempt=watched.attempt)
+
+    def _stop_cancelled(self, jobs: list[Watched]) -> None:
+        cancelled = self._store.cancel_requests([w.job_id for w in jobs if not w.cancel.is_set()])
+        for watched in jobs:
+            if watched.job_id in cancelled:
+                log.info("job.cancel_requested", job_id=watched.job_id, attempt=watched.attempt)
+                watched.stop("cancelled")
 
     def _end(self, stuck: list[Watched]) -> None:
         for watched in stuck:

@@ -124,6 +124,9 @@ local function read_clock()
   if now == nil then
     trip("aborted")
   end
+  if now == false then -- the host asks the run to stop: the job was cancelled
+    trip("cancelled")
+  end
   if now >= deadline then
     trip("wall_clock")
   end

@@ -59,6 +59,11 @@ class RenewingStore:
         self.calls.append((worker, dict(held)))
         return self.gone
 
+    cancelled: set[str] = set()
+
+    def cancel_requests(self, job_ids: list[str]) -> set[str]:
+        return self.cancelled & set(job_ids)
+
 
 def test_leases_are_renewed_every_third_of_a_lease_and_takeovers_are_flagged():
     clock, store = Clock(), RenewingStore(gone=["b"])
@@ -71,3 +76,15 @@ def test_leases_are_renewed_every_third_of_a_lease_and_takeovers_are_flagged():
         dog.check()
         assert store.calls == [("w:1", {"a": 1, "b": 2})]
         assert b.taken_over.is_set() and not a.taken_over.is_set()
+        assert b.cancel.is_set() and b.cancel_reason == "taken_over"  # its run stops: it can no longer finish
+
+
+def test_a_cancelled_job_has_its_cancel_event_set_on_the_next_tick():
+    """Every tick asks the store which running jobs were cancelled and stops their runs."""
+    clock, store = Clock(), RenewingStore(gone=[])
+    store.cancelled = {"a"}
+    dog = Watchdog(store, "w:1", clock=clock, tick=3600, exit=lambda status: None)
+    with dog.watch("a", 1, 60, lambda: None) as a, dog.watch("b", 1, 60, lambda: None) as b:
+        dog.check()
+        assert a.cancel.is_set() and a.cancel_reason == "cancelled"
+        assert not b.cancel.is_set()

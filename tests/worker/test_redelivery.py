@@ -1,0 +1,159 @@
+"""Redelivery, the write journal, cancellation and rejection, without Celery (fakeredis;
+tests/faults has the same with real worker processes)."""
+
+import json
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from worker import keys
+from worker.job import JobRequest, SubmissionError
+from worker.runner import WorkerDeps, run_job
+from worker.watchdog import Watchdog
+
+CREATE = 'return app.integrations.replicate.create_prediction({version = "replicate-version-id", input = {prompt = "cat"}}).id'
+
+
+@pytest.fixture
+def deps(store, settings):
+    return WorkerDeps(settings=replace(settings, lease_seconds=30.0), store=store, worker_name="w:1")
+
+
+def submit(store, settings, **fields):
+    request = JobRequest.from_dict({"simulate": True, **fields}, settings)
+    store.create(request)
+    return request.job_id
+
+
+def lose_worker(store, job_id, worker):
+    """The attempt's worker dies mid-job: it began, and its lease ran out."""
+    store.begin(job_id, worker)
+    store.expire_leases(worker)
+
+
+def test_write_calls_are_journaled_with_their_attempt_and_prediction_id(store, settings, deps):
+    job_id = submit(store, settings, script=CREATE, allow_writes=True)
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "succeeded", envelope
+    [entry] = store.journal(job_id)
+    assert entry["attempt"] == 1 and entry["operation"] == "replicate.create_prediction"
+    assert entry["state"] == "ok" and entry["prediction_id"] == envelope["result"][0]
+    assert entry["args"]["input"] == {"prompt": "cat"}
+
+
+def test_reads_are_not_journaled_and_a_read_only_job_simply_runs_again(store, settings, deps):
+    job_id = submit(store, settings, script="return app.integrations.replicate.get_account({}).type")
+    lose_worker(store, job_id, "w:0")
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "succeeded" and envelope["meta"]["attempt"] == 2
+    assert store.journal(job_id) == []
+
+
+def test_a_job_whose_lost_attempt_wrote_ends_lost_with_its_journal(store, settings, deps):
+    """The takeover sees the journal in BEGIN and does not run the script again."""
+    job_id = submit(store, settings, script=CREATE, allow_writes=True)
+    store.begin(job_id, "w:0")
+    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"})
+    store.expire_leases("w:0")
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "lost" and envelope["error"]["type"] == "lost"
+    assert "write call" in envelope["error"]["message"] and "on_redelivery" in envelope["error"]["message"]
+    assert envelope["journal"][0]["operation"] == "replicate.create_prediction"
+    assert len(store.journal(job_id)) == 1, "nothing was sent again"
+    assert store.begin(job_id, "w:2").state == "final"
+
+
+def test_on_redelivery_rerun_runs_the_job_again_despite_its_writes(store, settings, deps):
+    job_id = submit(store, settings, script=CREATE, allow_writes=True, on_redelivery="rerun")
+    store.begin(job_id, "w:0")
+    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"})
+    store.expire_leases("w:0")
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "succeeded" and envelope["meta"]["attempt"] == 2
+    assert [entry["attempt"] for entry in store.journal(job_id)] == [1, 2]
+
+
+def test_two_deliveries_of_a_job_that_wrote_decide_once(store, settings):
+    """BEGIN takes the job while deciding: a second delivery finds it busy."""
+    job_id = submit(store, settings, script=CREATE, allow_writes=True)
+    store.begin(job_id, "w:0")
+    store.journal_append(job_id, {"attempt": 1, "state": "sent"})
+    store.expire_leases("w:0")
+    assert store.begin(job_id, "w:1").state == "wrote"
+    assert store.begin(job_id, "w:2").state == "busy"
+
+
+def test_cancelling_a_queued_job_finishes_it_and_its_delivery_runs_nothing(store, settings, deps):
+    job_id = submit(store, settings, script="return 1")
+    outcome, _ = store.cancel(job_id, envelope={"status": "cancelled"})
+    assert outcome == "cancelled"
+    assert store.get(job_id).status == "cancelled"
+    assert run_job(job_id, deps) is None
+    assert [e.type for e in store.read_events(job_id)] == ["queued", "finished"]
+    assert store.cancel(job_id, envelope={})[0] == "final"
+
+
+def test_cancelling_a_running_job_flags_it_for_its_worker(store, settings):
+    job_id = submit(store, settings, script="return 1")
+    store.begin(job_id, "w:1")
+    assert store.cancel(job_id, cancel_predictions=True, envelope={}) == ("requested", None)
+    assert store.cancel_requests([job_id, "other"]) == {job_id}
+    assert store.cancel_requested(job_id) == "predictions"
+    assert store.finish(job_id, "cancelled", {"status": "cancelled"}, 1)
+    assert store.cancel_requests([job_id]) == set()
+
+
+def test_a_running_script_stops_within_a_second_of_its_cancel(store, settings):
+    """The watchdog learns of the cancel on its next tick; the sandbox stops the sleep."""
+    dog = Watchdog(store, "w:1", tick=0.05)
+    deps = WorkerDeps(settings=settings, store=store, worker_name="w:1", watchdog=dog)
+    job_id = submit(store, settings, script='print("before") sleep(30) print("after")')
+    result: list[dict] = []
+    thread = threading.Thread(target=lambda: result.append(run_job(job_id, deps)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while store.get(job_id).status != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    asked = time.monotonic()
+    store.cancel(job_id, envelope={})
+    thread.join(10)
+    took = time.monotonic() - asked
+    envelope = result[0]
+    assert envelope["status"] == "cancelled" and envelope["error"]["type"] == "cancelled", envelope
+    assert envelope["output"] == "before"
+    assert took < 1.0, took
+    assert store.get(job_id).status == "cancelled"
+
+
+def test_cancel_predictions_cancels_the_ones_still_running(store, settings, deps):
+    """A job cancelled (here: before its takeover ran it) cancels what its journal shows."""
+    settings = replace(settings, simulator_prediction_seconds=60)
+    deps = replace(deps, settings=settings)
+    job_id = submit(store, settings, allow_writes=True, script=CREATE)
+    envelope = run_job(job_id, deps)
+    store.redis.hset(keys.job(job_id), "status", "running")  # pretend it is still running
+    store.cancel(job_id, cancel_predictions=True, envelope={})
+    store.redis.hset(keys.job(job_id), "status", "queued")
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "cancelled"
+    [report] = envelope["meta"]["cancelled_predictions"]
+    assert report["status"] == "canceled" and report["id"] == store.journal(job_id)[0]["prediction_id"]
+
+
+def test_a_stored_request_that_fails_validation_is_rejected_by_the_worker(store, settings, deps):
+    job_id = submit(store, settings, script="return 1")
+    stored = json.loads(store.redis.hget(keys.job(job_id), "request"))
+    store.redis.hset(keys.job(job_id), "request", json.dumps({**stored, "args": [1, 2], "surprise": 1}))
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "rejected" and envelope["error"]["type"] == "rejected"
+    assert "unknown field(s) in submission: surprise" in envelope["error"]["message"]
+    store.redis.hset(keys.job(submit(store, settings, script="return 1", job_id="j2")), "request", "{not json")
+    assert "not valid JSON" in run_job("j2", deps)["error"]["message"]
+
+
+def test_on_redelivery_must_be_lost_or_rerun(settings):
+    with pytest.raises(SubmissionError, match="on_redelivery must be 'lost' or 'rerun'"):
+        JobRequest.from_dict({"script": "return 1", "on_redelivery": "again"}, settings)

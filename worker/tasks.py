@@ -12,8 +12,10 @@ from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready
 
+from . import metrics
 from .app import TASK_NAME
 from .job import JobRequest, JobStatus, stuck_envelope
+from .providers import build_providers
 from .ratelimit import RedisLimiter
 from .runner import WorkerDeps, run_job
 from .settings import Settings
@@ -34,10 +36,11 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     # One store (and Redis connection pool), limiter and watchdog per process, made on
     # first use (after the fork, under prefork).
     store = JobStore.from_settings(settings)
-    limiter = RedisLimiter(store.redis, settings.rate_limits)
+    limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits))
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat)
-    return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog)
+    return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,
+                      provider_factory=metrics.tracking_waits(build_providers))  # fmt: skip
 
 
 def process_deps(app: Celery, hostname: str | None) -> WorkerDeps:
@@ -69,7 +72,8 @@ class JobTask(Task):
             {"worker": deps.worker_name, "attempt": record.attempt},
             ended="Celery's hard time limit replaced its worker process",
         )
-        deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt)
+        if deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt):
+            metrics.record_job(envelope)
 
 
 def register(app: Celery) -> None:

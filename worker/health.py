@@ -16,8 +16,8 @@ that did not resubscribe, or a ``cancel_consumer``) while the process still answ
   into the two answers.
 
 **Liveness** (``/healthz``; ``luaq health --live``) fails when any worker process's
-consumer has not beaten for ``LUAQ_LIVENESS_TIMEOUT`` seconds (default 30; processes
-starting up get as long to begin), when a process's watchdog heartbeat stopped, or when
+consumer has not beaten for ``LUAQ_LIVENESS_TIMEOUT`` seconds (default 30; a process
+starting up gets that or :data:`STARTUP_SECONDS`, whichever is longer, to begin), when a process's watchdog heartbeat stopped, or when
 the supervisor's own loop stopped. It does **not** fail while Redis is unreachable (no
 consumer can consume then, and restarting the worker would not help: readiness says it)
 nor while the worker shuts down (consumers stop on purpose).
@@ -48,6 +48,7 @@ log = structlog.get_logger("luaq.health")
 
 BEAT_SECONDS = 1.0
 DEFAULT_LIVENESS_TIMEOUT = 30.0
+STARTUP_SECONDS = 60.0  # a new process has at least this long to begin consuming
 REDIS_TIMEOUT_SECONDS = 1.0
 
 
@@ -132,7 +133,7 @@ def process_state(view: ProcessView, now: float, timeout: float) -> tuple[str, f
     if view.heartbeat is not None and now - view.heartbeat > timeout and now - view.started > timeout:
         return "hung", silent
     if view.consumer_beat <= 0:
-        return ("starting" if now - view.started <= timeout else "stalled"), silent
+        return ("starting" if now - view.started <= max(timeout, STARTUP_SECONDS) else "stalled"), silent
     return ("consuming" if now - view.consumer_beat <= timeout else "stalled"), silent
 
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.sharedctypes import Synchronized
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -200,6 +200,66 @@ def redis_pinger(redis_client: Any) -> Callable[[], bool | str]:
 
 
 # -- the endpoint ---------------------------------------------------------------------------
+
+
+class Supervised(Protocol):
+    """What :class:`Endpoint` reads from the supervisor (:class:`worker.supervisor.Supervisor`)."""
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def loop_beat(self) -> float: ...
+
+    def health_views(self) -> list[ProcessView]: ...
+
+
+class Endpoint:
+    """The supervisor's side of metrics and health: the metrics directory its processes
+    write to, and :class:`HealthServer` serving ``/metrics``, ``/healthz``, ``/readyz``."""
+
+    def __init__(self, directory: Any, server: HealthServer) -> None:
+        self.directory = directory
+        self.server = server
+
+    @classmethod
+    def start(cls, settings: Any, queues: Sequence[str], supervisor: Supervised) -> Endpoint | None:
+        """Make the metrics directory (processes started afterwards inherit it) and serve
+        on ``settings.metrics_port``; None when that is 0. Raises OSError when the port is
+        taken."""
+        if not settings.metrics_port:
+            return None
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        from . import metrics
+        from .redis_urls import redis_client
+
+        # Short timeouts and no retries: a probe must answer within its own timeout.
+        probe_redis = redis_client(settings.redis_url, master_name=settings.redis_sentinel_master,
+                                   retry=Retry(NoBackoff(), 0), socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                   socket_connect_timeout=REDIS_TIMEOUT_SECONDS)  # fmt: skip
+        depth = metrics.QueueDepthCollector(probe_redis, queues)
+        ping = redis_pinger(probe_redis)
+
+        def check() -> tuple[Verdict, Verdict]:
+            return assess(supervisor.health_views(), now=time.monotonic(), timeout=settings.liveness_timeout_seconds,
+                          supervisor_beat=supervisor.loop_beat, stopping=supervisor.stopping, redis_ok=ping)  # fmt: skip
+
+        directory = metrics.MultiprocessDir.create()
+        try:
+            server = HealthServer(settings.metrics_port, check, lambda accept: metrics.exposition([depth], accept))
+        except OSError:
+            directory.remove()
+            raise
+        return cls(directory, server.start())
+
+    def process_gone(self, pid: int) -> None:
+        self.directory.mark_process_dead(pid)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.directory.remove()
 
 
 class HealthServer:

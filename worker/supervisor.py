@@ -126,22 +126,20 @@ class Supervisor:
         self._count = settings.worker_processes if settings.worker_pool == "threads" else 1
         self._host = socket.gethostname()
         self._loop_beat = time.monotonic()
-        self._metrics_dir: luaq_metrics.MultiprocessDir | None = None
-        self._endpoint: health.HealthServer | None = None
+        self._endpoint: health.Endpoint | None = None
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        try:
-            self._start_endpoint()
+        try:  # before the processes start: they inherit its metrics directory
+            self._endpoint = health.Endpoint.start(self.settings, self.queues, self)
         except OSError as exc:
             log.error("supervisor.endpoint_failed", port=self.settings.metrics_port, error=str(exc),
                       hint="set LUAQ_METRICS_PORT to a free port, or 0 to turn the endpoint off")  # fmt: skip
-            self._stop_endpoint()
             return 2
         log.info("supervisor.started", processes=self._count, pool=self.settings.worker_pool,
                  concurrency=self.settings.worker_concurrency, queues=list(self.queues),
-                 metrics_port=self._endpoint.port if self._endpoint else None)  # fmt: skip
+                 metrics_port=self.settings.metrics_port or None)  # fmt: skip
         try:
             for index in range(self._count):
                 self.children.append(self._spawn(index))
@@ -149,45 +147,15 @@ class Supervisor:
                 time.sleep(POLL_SECONDS)
                 self.check()
         finally:
-            self._stop_endpoint()
+            if self._endpoint is not None:
+                self._endpoint.stop()
         log.info("supervisor.stopped")
         return 0
 
-    def _start_endpoint(self) -> None:
-        """Metrics directory first (the processes started next inherit it), then the
-        HTTP endpoint; nothing when ``metrics_port`` is 0."""
-        if not self.settings.metrics_port:
-            return
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        from .redis_urls import redis_client
-
-        self._metrics_dir = luaq_metrics.MultiprocessDir.create()
-        assert self.settings.redis_url
-        probe_redis = redis_client(
-            self.settings.redis_url, master_name=self.settings.redis_sentinel_master, retry=Retry(NoBackoff(), 0),
-            socket_timeout=health.REDIS_TIMEOUT_SECONDS, socket_connect_timeout=health.REDIS_TIMEOUT_SECONDS,
-        )  # fmt: skip
-        depth = luaq_metrics.QueueDepthCollector(probe_redis, self.queues)
-        ping = health.redis_pinger(probe_redis)
-
-        def check() -> tuple[health.Verdict, health.Verdict]:
-            return health.assess(self.health_views(), now=time.monotonic(), supervisor_beat=self._loop_beat,
-                                 timeout=self.settings.liveness_timeout_seconds, stopping=self.stopping,
-                                 redis_ok=ping)  # fmt: skip
-
-        self._endpoint = health.HealthServer(
-            self.settings.metrics_port, check, lambda accept: luaq_metrics.exposition([depth], accept)
-        ).start()
-
-    def _stop_endpoint(self) -> None:
-        if self._endpoint is not None:
-            self._endpoint.stop()
-            self._endpoint = None
-        if self._metrics_dir is not None:
-            self._metrics_dir.remove()
-            self._metrics_dir = None
+    @property
+    def loop_beat(self) -> float:
+        """When this supervisor's loop last ran (``time.monotonic``)."""
+        return self._loop_beat
 
     def health_views(self) -> list[health.ProcessView]:
         """Each worker process as :func:`worker.health.assess` sees it."""
@@ -262,8 +230,8 @@ class Supervisor:
         code = child.process.exitcode
         report = log.info if code == 0 else log.error
         report("supervisor.process_exited", pid=child.process.pid, exitcode=code)
-        if self._metrics_dir is not None:
-            self._metrics_dir.mark_process_dead(child.process.pid)
+        if self._endpoint is not None:
+            self._endpoint.process_gone(child.process.pid)
         try:
             self.recover(child.node, killed_for_hang=killed_for_hang)
         except Exception:

@@ -62,6 +62,7 @@ def test_compose_references_resolve():
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker  # `--scale worker=N` needs both absent
     assert worker["environment"]["LUAQ_METRICS_PORT"] == "9808"
+    assert worker["healthcheck"]["test"] == ["CMD", "luaq", "health", "--live"]
     assert services["simulator"]["profiles"] == ["offline"]
 
 

@@ -529,6 +529,35 @@ def status(settings: Settings, as_json: bool, timeout: float) -> None:
         click.echo(render(report))
 
 
+@cli.command()
+@click.option("--live", "which", flag_value="live", help="Liveness only: every worker process consumes.")
+@click.option("--ready", "which", flag_value="ready", help="Readiness only: Redis answers, a process consumes.")
+@click.option("--port", type=click.IntRange(1, 65535), help="The worker's endpoint port (default: LUAQ_METRICS_PORT).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for an answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the endpoint's JSON answers.")
+@pass_settings
+def health(settings: Settings, which: str | None, port: int | None, host: str, timeout: float, as_json: bool) -> None:
+    """Ask a `luaq worker` on this host whether it is live and ready (for exec probes and
+    compose health checks): exit 0 when it is, 1 when not or when it does not answer.
+    Without --live or --ready, both."""
+    from worker.health import probe
+
+    port = port or settings.metrics_port
+    if not port:
+        raise UsageProblem("the health endpoint is off (LUAQ_METRICS_PORT=0): pass --port")
+    checks = {"live": "/healthz", "ready": "/readyz"}
+    answers = {name: probe(port, path, host=host, timeout=timeout)
+               for name, path in checks.items() if which in (None, name)}  # fmt: skip
+    if as_json:
+        print_json({name: body for name, (_, body) in answers.items()})
+    else:
+        for name, (ok, body) in answers.items():
+            click.echo(f"{name}: {'ok' if ok else 'FAILING'}: {body.get('reason', '')}")
+    if not all(ok for ok, _ in answers.values()):
+        sys.exit(1)
+
+
 # -- processes ---------------------------------------------------------------------------
 
 

@@ -70,6 +70,7 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
             settings = replace(settings, redis_url=redis_server.url)
             click.echo(f"luaq: embedded Redis ({redis_server.binary.name}) on {redis_server.url}", err=True)
         env = dict(settings.environ, LUAQ_REDIS_URL=settings.redis_url or "")
+        env.setdefault("LUAQ_METRICS_PORT", "0")  # one worker on a laptop: no /metrics unless asked
         if simulate:
             simulator_server, simulator_url = _start_simulator(settings.simulator_prediction_seconds)
             env.update(LUAQ_SIMULATE="1", LUAQ_SIMULATOR_URL=simulator_url)

@@ -25,6 +25,7 @@ import structlog
 
 from sandbox import Envelope, Provider, run_script
 
+from . import metrics
 from .job import JobRequest, JobStatus, SubmissionError, failure_envelope, stuck_envelope
 from .journal import Journal, JournalingProvider, cancel_predictions
 from .providers import UnknownAccount, build_providers
@@ -76,8 +77,10 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
             if attempt > 1:
                 log.warning("job.retaken", attempt=attempt, previous_worker=begun.previous_worker)
             log.info("job.started", attempt=attempt, queued_ms=meta["queued_ms"])
-            envelope = _execute(job_id, JobRequest.from_stored(request_data), deps, meta, attempt)
+            with metrics.job_running():
+                envelope = _execute(job_id, JobRequest.from_stored(request_data), deps, meta, attempt)
         if store.finish(job_id, envelope["status"], envelope, attempt):
+            metrics.record_job(envelope)
             log.info("job.finished", status=envelope["status"],
                      execution_time_ms=envelope["execution_time_ms"])  # fmt: skip
         else:
@@ -171,12 +174,9 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
         deps.store.add_event(job_id, "call", entry, attempt)
 
     def on_stuck() -> None:
-        deps.store.finish(
-            job_id,
-            JobStatus.LIMIT_EXCEEDED.value,
-            stuck_envelope(job_id, limits.wall_clock_seconds, output, meta, ended="its worker process was replaced"),
-            attempt,
-        )
+        stuck = stuck_envelope(job_id, limits.wall_clock_seconds, output, meta, ended="its worker process was replaced")
+        if deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, stuck, attempt):
+            metrics.record_job(stuck)
 
     started = time.monotonic()
     with deps.watchdog.watch(job_id, attempt, limits.wall_clock_seconds, on_stuck) as watched:

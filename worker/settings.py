@@ -28,6 +28,8 @@ reads the environment.
 | ``LUAQ_AGENT_MAX_RUNNING`` | ``agent_max_running``: jobs one agent (``agent_id``) may run at once across all workers; 0: no quota | 100 |
 | ``LUAQ_MAX_ATTEMPTS`` | ``max_attempts``: runs of one job before it is given up as ``lost`` (each lost worker is one) | 3 |
 | ``LUAQ_RATE_LIMITS`` | ``rate_limits``: per-account limits shared by all workers, ``{"<account>" or "*": {"create": [per_min, burst], "other": [...], "in_flight": n, "daily_predictions": n}}`` | Replicate's: create 600/min (burst 20), other 3000/min (burst 100); 100 in flight; no daily cap |
+| ``LUAQ_METRICS_PORT`` | ``metrics_port``: where ``luaq worker``'s supervisor serves ``/metrics``, ``/healthz`` and ``/readyz`` (all interfaces); ``0`` turns the endpoint off. A port already taken stops ``luaq worker`` from starting (see :mod:`worker.health`) | 9808 |
+| ``LUAQ_LIVENESS_TIMEOUT`` | ``liveness_timeout_seconds``: a worker process whose consumer has not shown progress for this long fails liveness | 30 |
 | ``LUAQ_HOME`` | ``home``: where local mode keeps its state (``local.json``, data) | ``~/.luaq`` |
 
 Limits (``instructions``, ``memory_bytes``, ``wall_clock_seconds``, ``output_bytes``,
@@ -111,6 +113,15 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise SettingsError(f"{name}={raw!r} must be a TCP port (0 turns it off)")
+    return int(raw)
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     value = (env.get(name) or choices[0]).strip().lower()
     if value not in choices:
@@ -152,6 +163,8 @@ class Settings:
     default_limits: Limits = field(default_factory=lambda: Limits.DEFAULT)
     max_limits: Limits = field(default_factory=lambda: Limits.MAXIMUM)
     home: Path = field(default_factory=lambda: Path.home() / ".luaq")
+    metrics_port: int = 9808
+    liveness_timeout_seconds: float = 30.0
     rate_limits: Mapping[str, Any] = field(default_factory=dict, compare=False)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -183,6 +196,8 @@ class Settings:
             lease_seconds=_number(env, "LUAQ_LEASE_SECONDS", 30.0, float),
             max_attempts=_number(env, "LUAQ_MAX_ATTEMPTS", 3),
             agent_max_running=_count(env, "LUAQ_AGENT_MAX_RUNNING", 100),
+            metrics_port=_port(env, "LUAQ_METRICS_PORT", 9808),
+            liveness_timeout_seconds=_number(env, "LUAQ_LIVENESS_TIMEOUT", 30.0, float),
             rate_limits=_rate_limits(env),
             default_limits=default_limits,
             max_limits=max_limits,

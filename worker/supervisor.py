@@ -34,6 +34,9 @@ Celery workers reconnect by themselves (kombu >= 5.4).
 SIGTERM or SIGINT: warm shutdown (each process stops taking jobs and finishes the ones it
 runs); a second signal: cold shutdown (jobs still running are put back by Celery's
 ``task_acks_late``/``task_reject_on_worker_lost``, or found by their expired leases).
+
+On ``LUAQ_METRICS_PORT`` the supervisor serves ``/metrics`` (every process's metrics,
+added up: :mod:`worker.metrics`), ``/healthz`` and ``/readyz`` (:mod:`worker.health`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from typing import Any
 
 import structlog
 
+from . import health
+from . import metrics as luaq_metrics
 from .job import JobRequest, JobStatus, stuck_envelope
 from .settings import Settings
 from .store import JobStore, now_ms
@@ -71,6 +76,7 @@ class Child:
     heartbeat: Synchronized
     started: float = field(default_factory=time.monotonic)
     draining: bool = False
+    consumer_beat: Synchronized | None = None  # see worker.health
 
     @property
     def node(self) -> str:
@@ -78,13 +84,19 @@ class Child:
         return f"{self.hostname}:{self.process.pid}"
 
 
-def child_main(
-    settings: Settings, hostname: str, queues: Sequence[str], loglevel: str, heartbeat: Synchronized
-) -> None:
+def child_main(settings: Settings, hostname: str, queues: Sequence[str], loglevel: str, heartbeat: Synchronized,
+               consumer_beat: Synchronized | None = None, supervisor_pid: int | None = None) -> None:  # fmt: skip
     """One worker process: a Celery worker with the threads pool."""
     from .app import create_app
+    from .local_redis import die_with_parent
     from .logs import configure_logging
     from .tasks import set_heartbeat
+
+    # A supervisor killed outright (SIGKILL) leaves no worker process behind: each gets
+    # SIGTERM, Celery's warm shutdown, and finishes the jobs it runs.
+    die_with_parent()
+    if supervisor_pid is not None and os.getppid() != supervisor_pid:
+        return
 
     configure_logging(json=True, level=loglevel)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
@@ -102,7 +114,10 @@ def child_main(
     if settings.worker_pool == "prefork":
         # Python-side memory is not under Lua's limit: replace a pool process that grew.
         argv.append(f"--max-memory-per-child={settings.worker_max_memory_mb * 1024}")
-    create_app(settings).worker_main(argv=argv)
+    app = create_app(settings)
+    if consumer_beat is not None:
+        app.steps["consumer"].add(health.consumer_beat_step(consumer_beat))
+    app.worker_main(argv=argv)
 
 
 class Supervisor:
@@ -124,19 +139,48 @@ class Supervisor:
         # Under prefork, Celery runs the processes: one child, Celery's pool master.
         self._count = settings.worker_processes if settings.worker_pool == "threads" else 1
         self._host = socket.gethostname()
+        self._loop_beat = time.monotonic()
+        self._endpoint: health.Endpoint | None = None
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        try:  # before the processes start: they inherit its metrics directory
+            self._endpoint = health.Endpoint.start(self.settings, self.queues, self)
+        except OSError as exc:
+            log.error("supervisor.endpoint_failed", port=self.settings.metrics_port, error=str(exc),
+                      hint="set LUAQ_METRICS_PORT to a free port, or 0 to turn the endpoint off")  # fmt: skip
+            return 2
         log.info("supervisor.started", processes=self._count, pool=self.settings.worker_pool,
-                 concurrency=self.settings.worker_concurrency, queues=list(self.queues))  # fmt: skip
-        for index in range(self._count):
-            self.children.append(self._spawn(index))
-        while self.children:
-            time.sleep(POLL_SECONDS)
-            self.check()
+                 concurrency=self.settings.worker_concurrency, queues=list(self.queues),
+                 metrics_port=self.settings.metrics_port or None)  # fmt: skip
+        try:
+            for index in range(self._count):
+                self.children.append(self._spawn(index))
+            while self.children:
+                time.sleep(POLL_SECONDS)
+                self.check()
+        finally:
+            if self._endpoint is not None:
+                self._endpoint.stop()
         log.info("supervisor.stopped")
         return 0
+
+    @property
+    def loop_beat(self) -> float:
+        """When this supervisor's loop last ran (``time.monotonic``)."""
+        return self._loop_beat
+
+    def health_views(self) -> list[health.ProcessView]:
+        """Each worker process as :func:`worker.health.assess` sees it."""
+        threads = self.settings.worker_pool == "threads"
+        views = []
+        for child in list(self.children):
+            beat = child.consumer_beat.value if child.consumer_beat is not None else 0.0
+            views.append(health.ProcessView(name=child.hostname, pid=child.process.pid, started=child.started,
+                                            heartbeat=child.heartbeat.value if threads else None,
+                                            consumer_beat=beat, draining=child.draining))  # fmt: skip
+        return views
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals += 1
@@ -154,17 +198,19 @@ class Supervisor:
     def _spawn(self, index: int) -> Child:
         hostname = f"luaq-{os.getpid()}-{index}@{self._host}"
         heartbeat = self._context.Value("d", time.monotonic(), lock=False)
+        consumer_beat = self._context.Value("d", 0.0, lock=False)
         process = self._context.Process(
-            target=child_main, args=(self.settings, hostname, self.queues, self.loglevel, heartbeat, os.getpid()),
+            target=child_main,
+            args=(self.settings, hostname, self.queues, self.loglevel, heartbeat, consumer_beat, os.getpid()),
             name=f"luaq-worker-{index}", daemon=False,
         )  # fmt: skip
         process.start()
         log.info("supervisor.process_started", index=index, pid=process.pid, hostname=hostname)
-        return Child(index, hostname, process, heartbeat)
+        return Child(index, hostname, process, heartbeat, consumer_beat=consumer_beat)
 
     def check(self) -> None:
         """One round: replace dead, hung or bloated processes, queue orphaned jobs again."""
-        now = time.monotonic()
+        now = self._loop_beat = time.monotonic()
         for child in list(self.children):
             if not child.process.is_alive():
                 self._handle_exit(child, killed_for_hang=False)
@@ -212,6 +258,8 @@ class Supervisor:
         code = child.process.exitcode
         report = log.info if code == 0 else log.error
         report("supervisor.process_exited", pid=child.process.pid, exitcode=code)
+        if self._endpoint is not None:
+            self._endpoint.process_gone(child.process.pid)
         try:
             self.recover(child.node, killed_for_hang=killed_for_hang)
         except Exception:
@@ -238,7 +286,8 @@ class Supervisor:
         if now_ms() - record.started_at > (wall + MARGIN_SECONDS) * 1000:
             envelope = stuck_envelope(job_id, wall, [], {"worker": node, "attempt": record.attempt},
                                       ended="its worker process was replaced")  # fmt: skip
-            self.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt)
+            if self.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt):
+                luaq_metrics.record_job(envelope)
 
     def requeue_orphans(self) -> list[str]:
         """Queue again every running job whose worker is gone; returns their ids."""

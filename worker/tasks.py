@@ -14,8 +14,10 @@ from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready
 
+from . import metrics
 from .app import TASK_NAME
 from .job import JobRequest, JobStatus, stuck_envelope
+from .providers import build_providers
 from .ratelimit import RedisLimiter
 from .runner import WorkerDeps, run_job
 from .settings import Settings
@@ -38,11 +40,12 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     # One store (and Redis connection pool), limiter and watchdog per process, made on
     # first use (after the fork, under prefork).
     store = JobStore.from_settings(settings, ride_out_restarts=True)
-    limiter = RedisLimiter(store.redis, settings.rate_limits)
+    limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits))
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat)
     return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,
-                      defer=functools.partial(_defer, settings, store))  # fmt: skip
+                      defer=functools.partial(_defer, settings, store),
+                      provider_factory=metrics.tracking_waits(build_providers))  # fmt: skip
 
 
 DEFER_SECONDS = 1.0
@@ -99,7 +102,8 @@ class JobTask(Task):
             {"worker": deps.worker_name, "attempt": record.attempt},
             ended="Celery's hard time limit replaced its worker process",
         )
-        deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt)
+        if deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, envelope, record.attempt):
+            metrics.record_job(envelope)
 
 
 def register(app: Celery) -> None:

@@ -23,7 +23,7 @@ def luaq_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
     env.update(LUAQ_REDIS_URL=settings.redis_url or "", LUAQ_HOME=str(settings.home),
                LUAQ_SIMULATOR_DELAY=str(settings.simulator_prediction_seconds),
-               PYTHONPATH=str(REPO))  # fmt: skip
+               PYTHONPATH=str(REPO), LUAQ_METRICS_PORT="0")  # fmt: skip
     env.update(extra)
     return env
 

@@ -14,9 +14,10 @@ TICKS = "local t = {} for i = 1, 10 do sleep(0.1) end return 'done'"
 
 
 def worker_children(workers) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(workers.processes[0].pid)],
-                         capture_output=True, text=True).stdout.split()  # fmt: skip
-    return [int(pid) for pid in out]
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(workers.processes[0].pid)],
+                         capture_output=True, text=True).stdout.splitlines()  # fmt: skip
+    return [int(line.split()[0]) for line in out if "spawn_main" in line]
 
 
 def cpu_seconds(pid: int) -> float:

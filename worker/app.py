@@ -19,6 +19,10 @@ from .redis_urls import celery_broker
 from .settings import Settings
 
 TASK_NAME = "luaq.run_job"
+# Ten priority lists per queue, consumed strictly in order (0 first): the fairness between
+# agents rides on it (see worker.client.fair_priority). kombu names them ``luaq``,
+# ``luaq\x06\x161`` ... ``luaq\x06\x169``.
+PRIORITY_STEPS = tuple(range(10))
 
 
 @setup_logging.connect
@@ -46,12 +50,10 @@ def create_app(settings: Settings) -> Celery:
         accept_content=["json"],
         task_default_queue=settings.queue,
         broker_connection_retry_on_startup=True,
-        # Ten priority lists per queue, consumed strictly in order (0 first): the
-        # fairness between agents rides on it (see worker.client.fair_priority).
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
             "queue_order_strategy": "priority",
-            "priority_steps": list(range(10)),
+            "priority_steps": list(PRIORITY_STEPS),
             **broker_options,
         },
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -3,7 +3,8 @@
 Where each figure comes from:
 
 - **Queues.** ``waiting``: the length of each queue's Redis lists (kombu keeps one list per
-  priority step: ``luaq``, ``luaq\\x06\\x163``, ``luaq\\x06\\x166``, ``luaq\\x06\\x169``).
+  priority step: ``luaq``, ``luaq\\x06\\x161`` ... ``luaq\\x06\\x169``; see
+  :data:`worker.app.PRIORITY_STEPS`).
   ``reserved``: messages a worker has taken but not acknowledged, that is, jobs running
   or about to (kombu's ``unacked`` hash, whose values name the routing key). Both count
   toward the work the queue still holds.
@@ -30,10 +31,10 @@ from typing import Any
 import redis
 
 from . import keys
+from .app import PRIORITY_STEPS
 from .ratelimit import DEFAULT_RATES, RedisLimiter
 from .settings import Settings
 
-PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's redis transport
 PRIORITY_SEP = "\x06\x16"
 UNACKED_KEY = "unacked"
 WINDOW_SECONDS = 3600

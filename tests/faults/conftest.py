@@ -23,6 +23,7 @@ from api_client.simulator import Simulator, serve
 from tests.conftest import real_redis_url, wait_until
 from tests.e2e.conftest import Workers
 from worker.client import LuaqClient
+from worker.local_redis import find_server_binary
 from worker.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +80,8 @@ def wait_final(client: LuaqClient, job_ids: list[str], timeout: float = 60) -> d
 
 @dataclass
 class PrivateRedis:
-    """A redis-server of this test's own (append-only, so its data survives a restart)."""
+    """A Redis server of this test's own (luaq's embedded one, or redis-server on PATH;
+    append-only, so its data survives a restart)."""
 
     port: int
     directory: Path
@@ -91,7 +93,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+            [str(find_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -129,8 +131,6 @@ def _free_port(low: int = 6460, high: int = 6480) -> int:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if not any(os.access(os.path.join(d, "redis-server"), os.X_OK) for d in os.environ.get("PATH", "").split(":")):
-        pytest.skip("needs redis-server on PATH")
     server = PrivateRedis(_free_port(), tmp_path / "redis-data")
     server.directory.mkdir()
     server.start()

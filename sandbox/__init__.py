@@ -17,7 +17,7 @@ and set-up plus ``return 1`` takes 0.42 ms. LuaJIT would be faster only with its
 hooks do not fire, and it is Lua 5.1.
 """
 
-from ._driver import run_script
+from ._driver import Cancellation, run_script
 from ._envelope import Envelope
 from ._errors import LimitExceeded, PermissionDenied, SandboxError, ScriptError
 from ._limits import Limits
@@ -25,6 +25,7 @@ from ._provider import CallOutcome, FunctionSpec, Provider
 
 __all__ = [
     "CallOutcome",
+    "Cancellation",
     "Envelope",
     "FunctionSpec",
     "LimitExceeded",

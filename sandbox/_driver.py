@@ -20,10 +20,11 @@ synchronous slice.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from ._bridge import CallResult, Outcome, ProviderCall, Request, Sleep, Slept
@@ -32,7 +33,38 @@ from ._limits import Limits
 from ._provider import Provider
 from ._runtime import Pending, ScriptRun
 
-CANCEL_POLL_SECONDS = 0.05  # how often a driver waiting on a call looks at the cancel event
+CANCEL_POLL_SECONDS = 0.05  # how often a driver waiting on a call looks at a plain cancel event
+
+
+class Cancellation(threading.Event):
+    """A cancel event that also wakes the calls waiting on it, so that a waiting job costs
+    no CPU: a driver waits on one event, set by its call finishing or by the cancel,
+    instead of looking at the cancel every few milliseconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiters: set[threading.Event] = set()
+        self._waiters_lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._waiters_lock:
+            waiters = list(self._waiters)
+        for waiter in waiters:
+            waiter.set()
+
+    @contextlib.contextmanager
+    def waking(self, waiter: threading.Event) -> Iterator[None]:
+        """While inside, setting this cancel also sets ``waiter``."""
+        with self._waiters_lock:
+            self._waiters.add(waiter)
+        if self.is_set():
+            waiter.set()
+        try:
+            yield
+        finally:
+            with self._waiters_lock:
+                self._waiters.discard(waiter)
 
 
 class CancelEvent(Protocol):
@@ -86,6 +118,10 @@ def perform_cancellable(
             done.set()
 
     threading.Thread(target=call, name="luaq-call", daemon=True).start()
+    if isinstance(cancel, Cancellation):
+        with cancel.waking(done):
+            done.wait()
+        return outcome[0] if outcome else None
     while not done.wait(CANCEL_POLL_SECONDS):
         if cancel.is_set():
             return None

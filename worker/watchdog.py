@@ -36,6 +36,8 @@ from typing import Any
 
 import structlog
 
+from sandbox import Cancellation
+
 log = structlog.get_logger("luaq.watchdog")
 
 MARGIN_SECONDS = 2.0
@@ -51,7 +53,7 @@ class Watched:
     deadline: float
     on_stuck: Callable[[], None]
     taken_over: threading.Event = field(default_factory=threading.Event)
-    cancel: threading.Event = field(default_factory=threading.Event)  # the run stops once set
+    cancel: Cancellation = field(default_factory=Cancellation)  # the run stops once set
     cancel_reason: str | None = None  # "cancelled" (luaq cancel) or "taken_over"
 
     def stop(self, reason: str) -> None:

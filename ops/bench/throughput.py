@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--p4-jobs", type=int, default=1000)
     parser.add_argument("--p4-concurrency", type=int, default=500, help="jobs per worker process (threads pool)")
+    parser.add_argument("--p4-processes", type=int, default=CPUS, help="worker processes (threads pool)")
     parser.add_argument("--prefork-jobs", type=int, default=40)
     parser.add_argument("--prefork-many", type=int, default=32, help="processes of the many-process prefork run")
     parser.add_argument("--p1-jobs", type=int, default=2000)
@@ -368,10 +369,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure_p4(args: argparse.Namespace, env: dict[str, str], log_dir: Path, report: dict[str, Any]) -> None:
-    threads_args = ("--pool", "threads", "--processes", str(CPUS), "--concurrency", str(args.p4_concurrency))
+    threads_args = (
+        "--pool",
+        "threads",
+        "--processes",
+        str(args.p4_processes),
+        "--concurrency",
+        str(args.p4_concurrency),
+    )
     p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args)
     print(f"P4 threads: {p4['jobs']} jobs in {p4['total_seconds']} s (goal <= 5 s), peak {p4['peak_rss_mb']} MB, "
           f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['statuses']}")  # fmt: skip
+    if args.prefork_jobs == 0:
+        report["p4"] = {"threads": p4}
+        return
     prefork = run_p4(args.redis_url, env, log_dir, args.prefork_jobs, "--pool", "prefork")
     print(f"P4 prefork (default, {CPUS} processes): {prefork['jobs_per_second']} jobs/s -> "
           f"{prefork['seconds_for_1000']} s for 1000, peak {prefork['peak_rss_mb']} MB")  # fmt: skip

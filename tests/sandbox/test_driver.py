@@ -150,3 +150,43 @@ def test_clock_exceptions_reach_the_caller(provider):
 
     with pytest.raises(Broken):
         run_script("while true do end", providers=[provider], clock=clock, sleep=lambda s: None)
+
+
+class _BlockingProvider:
+    """A provider whose one call blocks until released."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def call(self, function, account, args, *, timeout=None):
+        self.release.wait(10)
+        return "done"
+
+
+def _call_request(provider) -> ProviderCall:
+    return ProviderCall(provider=provider, function="f", account="default", args={}, timeout=10.0, spec=None)
+
+
+def test_a_cancellation_wakes_a_waiting_call_at_once_without_polling():
+    """With a Cancellation, the driver waits on one event that the call's end or the
+    cancel sets: a cancel ends the wait at once, a finished call hands back its outcome."""
+    import threading
+    import time
+
+    from sandbox import Cancellation
+    from sandbox._driver import perform_cancellable
+
+    blocking = _BlockingProvider()
+    cancel = Cancellation()
+    threading.Timer(0.1, cancel.set).start()
+    started = time.monotonic()
+    assert perform_cancellable(_call_request(blocking), cancel) is None
+    assert time.monotonic() - started < 1.0
+    blocking.release.set()
+
+    finished = _BlockingProvider()
+    finished.release.set()
+    outcome = perform_cancellable(_call_request(finished), Cancellation())
+    assert isinstance(outcome, CallResult) and outcome.outcome == "done"

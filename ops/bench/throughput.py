@@ -9,7 +9,8 @@ Redis database that is flushed first (it must hold nothing but luaq's and Celery
 
 - **P4** — ``--p4-jobs`` jobs, each creating a prediction that the simulator (an HTTP
   server in its own process, rate limits raised so that nothing throttles) finishes after
-  1 s and waiting for it (``replicate.run``), on one ``luaq worker`` (threads pool, one
+  1 s and waiting for it (``replicate.run``; account limits and the agent's running quota
+  lifted), on one ``luaq worker`` (threads pool, one
   process per CPU, ``--p4-concurrency`` jobs per process): total wall time from the first
   submission to the last finished job, peak resident memory of the worker processes, and
   memory per waiting job (peak minus idle, over the jobs waiting at once). The same with
@@ -348,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     simulator, simulator_url = start_simulator()
     log_dir = Path(tempfile.mkdtemp(prefix="luaq-throughput-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
+    # One agent submits everything here: its running quota is lifted, as the account limits are.
     env.update(LUAQ_REDIS_URL=args.redis_url, LUAQ_SIMULATE="1", LUAQ_SIMULATOR_URL=simulator_url,
-               LUAQ_RATE_LIMITS=UNLIMITED, PYTHONPATH=str(REPO))  # fmt: skip
+               LUAQ_RATE_LIMITS=UNLIMITED, LUAQ_AGENT_MAX_RUNNING="0", PYTHONPATH=str(REPO))  # fmt: skip
     report: dict[str, Any] = {"machine": {"cpus": CPUS, "python": platform.python_version(),
                                           "platform": platform.platform()}, "logs": str(log_dir)}  # fmt: skip
     try:

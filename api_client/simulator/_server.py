@@ -40,6 +40,10 @@ def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 8787) -> Si
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The headers and the body go out in two writes; with Nagle's algorithm on, the body
+    # waits for the client's delayed ACK of the headers (40 ms on Linux), which Replicate
+    # never adds to a request.
+    disable_nagle_algorithm = True
     server: SimulatorServer
 
     def _dispatch(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import threading
+import time
 
 import httpx
 import pytest
@@ -39,6 +41,20 @@ def test_a_real_httpx_client_talks_to_the_served_simulator(server):
         assert http.get("/account").status_code == 401
         found = http.request("QUERY", "/models", content=b"flux", headers={**AUTH, "Content-Type": "text/plain"}).json()
         assert [m["name"] for m in found["results"]] == ["flux-schnell"]
+
+
+def test_answers_come_without_a_delayed_ack_stall(server):
+    """Headers and body are written separately; with Nagle's algorithm on, each answer
+    waited ~40 ms for the client's delayed ACK. A keep-alive connection answers in
+    well under that."""
+    with httpx.Client(base_url=server.base_url, headers=AUTH, timeout=10) as http:
+        http.get("/account")  # the connection is open
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            assert http.get("/account").status_code == 200
+            times.append(time.perf_counter() - started)
+    assert statistics.median(times) < 0.02, times
 
 
 def test_urls_in_answers_point_back_at_the_server(server):

@@ -20,6 +20,7 @@ import http.cookiejar
 import json
 import math
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -65,12 +66,16 @@ class Response:
     throttled: int = 0
 
 
-def new_http_client(transport: httpx.BaseTransport | None = None, *, max_connections: int | None = 100) -> httpx.Client:
+def new_http_client(transport: httpx.BaseTransport | None = None, *, max_connections: int | None = 100,
+                    verify: ssl.SSLContext | bool = True) -> httpx.Client:  # fmt: skip
     """The HTTP client Replicate calls go through. Each request carries its own timeout
     and ``Authorization``; cookies are never kept, so one client can be shared by every
-    job and account of a process without carrying anything from one to the next."""
+    job and account of a process without carrying anything from one to the next.
+    ``verify``: pass one ``httpx.create_ssl_context()`` to many clients to build (and
+    hold) the certificate store once."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections or 100)
-    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, limits=limits, cookies=_NoCookies())
+    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, limits=limits, cookies=_NoCookies(),
+                        verify=verify)  # fmt: skip
 
 
 class _NoCookies(http.cookiejar.CookieJar):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -95,6 +96,37 @@ def perform(
     return CallResult(started, clock(), outcome=outcome)
 
 
+class _CallThreads:
+    """Daemon threads that run provider calls, kept for the next call once idle: a thread
+    started per call costs more than a trivial call itself. Daemon threads, unlike
+    ``concurrent.futures``' (joined at exit), let a process end while a call it gave up
+    on is still waiting on the network."""
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._work.put(work)
+        if start:
+            threading.Thread(target=self._serve, name="luaq-call", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            work = self._work.get()
+            work()
+            with self._lock:
+                self._idle += 1
+
+
+_CALLERS = _CallThreads()
+
+
 def perform_cancellable(
     request: Request, cancel: CancelEvent, *, clock: Callable[[], float] = time.monotonic
 ) -> Outcome | None:
@@ -117,7 +149,7 @@ def perform_cancellable(
         finally:
             done.set()
 
-    threading.Thread(target=call, name="luaq-call", daemon=True).start()
+    _CALLERS.run(call)
     if isinstance(cancel, Cancellation):
         with cancel.waking(done):
             done.wait()

@@ -9,15 +9,22 @@ go to a ``luaq simulator`` server when ``LUAQ_SIMULATOR_URL`` is set (shared by 
 worker) or else to a simulator inside this process (kept for the life of the process, so
 a prediction created by one job can be read by the next).
 
-Every job of a process shares one HTTP client (:func:`shared_http_client`): its connection
-pool keeps connections to Replicate open from one job to the next, and building a client
-per job (TLS context included) costs more than a trivial job itself.
+Each job thread of a process has an HTTP client of its own (:func:`thread_http_client`),
+kept from one job to the next, so connections to Replicate stay open between jobs; every
+client shares the process's one TLS context (building one costs more than a trivial job).
+Not one client for the whole process: httpcore's pool scans all of its connections, under
+one lock, whenever a request starts or ends, and a process with hundreds of jobs waiting
+on ``Prefer: wait`` holds hundreds of connections, so that scan grew to most of the
+process's CPU (``ops/bench/throughput.py``). A thread runs one job at a time and a job
+makes one call at a time, so each pool holds a connection or two.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import ssl
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -49,11 +56,23 @@ def in_process_simulator(prediction_seconds: float) -> Simulator:
     return Simulator(prediction_seconds=prediction_seconds)
 
 
-@functools.lru_cache(maxsize=8)
-def shared_http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """One HTTP client per process (and transport); no cap on connections, as each
-    waiting job may hold one (``Prefer: wait``)."""
-    return new_http_client(transport, max_connections=None)
+THREAD_CLIENT_CONNECTIONS = 4  # a job's calls are sequential; more only after a cancel cut one off
+_threads = threading.local()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def thread_http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The calling thread's HTTP client (one per transport), made on first use."""
+    clients: dict[httpx.BaseTransport | None, httpx.Client] = _threads.__dict__.setdefault("clients", {})
+    client = clients.get(transport)
+    if client is None:
+        client = new_http_client(transport, max_connections=THREAD_CLIENT_CONNECTIONS, verify=_tls_context())
+        clients[transport] = client
+    return client
 
 
 @functools.lru_cache(maxsize=4)
@@ -94,7 +113,7 @@ def build_providers(
         transport = _simulator_transport(settings.simulator_prediction_seconds)
     provider = ReplicateProvider(
         accounts,
-        http=shared_http_client(transport),
+        http=thread_http_client(transport),
         attachments=dict(attachments or {}),
         allow_read=tuple(allow_read),
         limiter=limiter,

@@ -98,7 +98,7 @@ def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps, meta: di
     except SubmissionError as exc:
         log.error("job.rejected", reason=str(exc))
         return failure_envelope(job_id, JobStatus.REJECTED, "rejected", f"submission rejected: {exc}", meta)
-    cancel = store.cancel_requested(job_id)
+    cancel = begun.cancel
     if cancel is not None:
         log.info("job.cancelled_before_running", attempt=attempt)
         envelope = failure_envelope(job_id, JobStatus.CANCELLED, "cancelled", "the job was cancelled", meta)

@@ -58,7 +58,7 @@ BEGIN_SCRIPT = """
 -- ARGV[5] ttl (s), ARGV[6] events maxlen, ARGV[7] node set key prefix, ARGV[8] max attempts,
 -- ARGV[9] orphans zset, ARGV[10] agent key prefix, ARGV[11] the agent's running quota (0: none)
 -- Returns {'started' or 'exhausted', attempt (or attempts made), request, previous worker,
--- created_at} or {'final'|'busy'|'missing'|'deferred'}; 'deferred' when the job's agent
+-- created_at, cancel request ('' when none)} or {'final'|'busy'|'missing'|'deferred'}; 'deferred' when the job's agent
 -- already runs its quota of jobs (nothing changes). 'wrote' instead of 'started': this
 -- attempt holds the job, but an earlier attempt made write calls and the job did not ask
 -- to be re-run.
@@ -87,7 +87,7 @@ local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
 if attempts >= tonumber(ARGV[8]) then
   redis.call('ZREM', KEYS[3], ARGV[1])
   return {'exhausted', attempts, redis.call('HGET', KEYS[1], 'request'), previous or '',
-          redis.call('HGET', KEYS[1], 'created_at') or ''}
+          redis.call('HGET', KEYS[1], 'created_at') or '', redis.call('HGET', KEYS[1], 'cancel') or ''}
 end
 local state = 'started'
 if attempts > 0 and redis.call('LLEN', KEYS[5]) > 0 and redis.call('HGET', KEYS[1], 'on_redelivery') ~= 'rerun' then
@@ -106,7 +106,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'started',
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return {state, attempt, redis.call('HGET', KEYS[1], 'request'), previous or '',
-        redis.call('HGET', KEYS[1], 'created_at') or ''}
+        redis.call('HGET', KEYS[1], 'created_at') or '', redis.call('HGET', KEYS[1], 'cancel') or ''}
 """
 
 RENEW_SCRIPT = """
@@ -262,6 +262,7 @@ class Begun:
     previous_worker: str | None = None
     created_at: int | None = None
     request_error: str | None = None  # the stored request is not valid JSON
+    cancel: str | None = None  # "stop" or "predictions" when the job was asked to stop
 
 
 @dataclass(frozen=True)
@@ -322,17 +323,33 @@ class JobStore:
     def create_counted(self, request: JobRequest) -> int:
         """:meth:`create`, returning the number of jobs the job's agent has queued, this
         one included (0: the job existed)."""
+        return int(self._create_call(request, self.redis))
+
+    def create_many(self, requests: Sequence[JobRequest]) -> list[int]:
+        """:meth:`create_counted` for each of ``requests``, in one round trip (each job is
+        still created atomically, on its own)."""
+        if not requests:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for request in requests:
+                self._create_call(request, pipe)
+            return [int(count) for count in pipe.execute()]
+
+    def _create_call(self, request: JobRequest, client: Any) -> Any:
         agent = request.agent_id or ""
-        return int(self._create(
+        return self._create(
             keys=[keys.job(request.job_id), keys.job_events(request.job_id), keys.agent_queued(agent)],
             args=[json.dumps(request.to_dict()), now_ms(), self.settings.job_ttl_seconds,
                   self.settings.events_maxlen, json.dumps({"job_id": request.job_id}), request.job_id, agent,
                   request.on_redelivery],
-        ))  # fmt: skip
+            client=client,
+        )  # fmt: skip
 
-    def discard(self, job_id: str) -> None:
-        """Remove a job that never reached the queue (its message could not be sent)."""
-        self.redis.delete(keys.job(job_id), keys.job_events(job_id), keys.journal(job_id))
+    def discard(self, *job_ids: str) -> None:
+        """Remove jobs that never reached the queue (their messages could not be sent)."""
+        if job_ids:
+            self.redis.delete(*(k for job_id in job_ids for k in (keys.job(job_id), keys.job_events(job_id),
+                                                                  keys.journal(job_id))))  # fmt: skip
 
     def begin(self, job_id: str, worker: str, *, max_attempts: int | None = None) -> Begun:
         """Take the job for a new attempt on ``worker``: mark it running, take its lease and
@@ -351,12 +368,13 @@ class JobStore:
         state = reply[0]
         if state not in ("started", "wrote", "exhausted"):
             return Begun(state)
+        found = {"attempt": int(reply[1]), "previous_worker": reply[3] or None, "created_at": _int(reply[4]),
+                 "cancel": reply[5] or None}  # fmt: skip
         try:
             request = json.loads(reply[2] or "{}")
         except json.JSONDecodeError as exc:
-            return Begun(state, int(reply[1]), None, reply[3] or None, _int(reply[4]),
-                         request_error=f"the stored request is not valid JSON: {exc}")  # fmt: skip
-        return Begun(state, int(reply[1]), request, reply[3] or None, _int(reply[4]))
+            return Begun(state, request=None, request_error=f"the stored request is not valid JSON: {exc}", **found)
+        return Begun(state, request=request, **found)
 
     def renew(self, worker: str, held: Mapping[str, int]) -> list[str]:
         """Extend the leases of the jobs ``worker`` runs (``{job_id: attempt}``) and their

@@ -10,7 +10,7 @@ Redis database that is flushed first (it must hold nothing but luaq's and Celery
 - **P4** — ``--p4-jobs`` jobs, each creating a prediction that the simulator (an HTTP
   server in its own process, rate limits raised so that nothing throttles) finishes after
   1 s and waiting for it (``replicate.run``; account limits and the agent's running quota
-  lifted), on one ``luaq worker`` (threads pool, one
+  lifted; submitted 100 at a time with ``LuaqClient.submit_many``), on one ``luaq worker`` (threads pool, one
   process per CPU, ``--p4-concurrency`` jobs per process): total wall time from the first
   submission to the last finished job, peak resident memory of the worker processes, and
   memory per waiting job (peak minus idle, over the jobs waiting at once). The same with
@@ -60,6 +60,7 @@ local prediction = app.integrations.replicate.run({ref = "black-forest-labs/flux
                                                   input = {prompt = "bench " .. job.args.n}})
 return prediction.status
 """
+SUBMIT_CHUNK = 100  # P4 submits with LuaqClient.submit_many, this many jobs a call
 BARE_QUEUE = "bare"
 BARE_COUNT = "bench:bare:count"
 BARE_FIRST = "bench:bare:first"
@@ -235,8 +236,9 @@ def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args
         idle = workers.rss_mb()
         memory = PeakMemory(workers)
         started = time.monotonic()
-        for n in range(jobs):
-            client.submit({"script": P4_SCRIPT, "args": {"n": n}, "allow_writes": True})
+        for first in range(0, jobs, SUBMIT_CHUNK):
+            client.submit_many({"script": P4_SCRIPT, "args": {"n": n}, "allow_writes": True}
+                               for n in range(first, min(jobs, first + SUBMIT_CHUNK)))  # fmt: skip
         submitted = time.monotonic() - started
         wait_finished(r, jobs, timeout=max(120, jobs * 2.0))
         total = time.monotonic() - started

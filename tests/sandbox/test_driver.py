@@ -190,3 +190,50 @@ def test_a_cancellation_wakes_a_waiting_call_at_once_without_polling():
     finished.release.set()
     outcome = perform_cancellable(_call_request(finished), Cancellation())
     assert isinstance(outcome, CallResult) and outcome.outcome == "done"
+
+
+class _ThreadRecorder:
+    """A provider that notes which thread ran each call, blocking while ``hold`` is set."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.threads: list[int] = []
+        self.hold = threading.Event()
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def call(self, function, account, args, *, timeout=None):
+        import threading
+
+        self.threads.append(threading.get_ident())
+        if self.hold.is_set():
+            self.held.set()
+            self.release.wait(10)
+        return "done"
+
+
+def test_calls_reuse_idle_threads_and_a_busy_one_gets_company(monkeypatch):
+    """One call after another runs on one thread; a call made while another is still out
+    (given up on by a cancel) gets a thread of its own."""
+    import time
+
+    from sandbox import Cancellation, _driver
+    from sandbox._driver import perform_cancellable
+
+    monkeypatch.setattr(_driver, "_CALLERS", _driver._CallThreads())  # no idle threads of other tests
+    recorder = _ThreadRecorder()
+    for _ in range(5):
+        assert perform_cancellable(_call_request(recorder), Cancellation()).outcome == "done"
+        time.sleep(0.01)  # the thread goes back to waiting for work after handing its outcome over
+    assert len(set(recorder.threads)) == 1
+
+    recorder.hold.set()
+    cancel = Cancellation()
+    cancel.set()
+    assert perform_cancellable(_call_request(recorder), cancel) is None
+    assert recorder.held.wait(5)  # that call is still out, holding its thread
+    recorder.hold.clear()
+    assert perform_cancellable(_call_request(recorder), Cancellation()).outcome == "done"
+    recorder.release.set()
+    assert len(set(recorder.threads[-2:])) == 2

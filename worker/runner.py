@@ -72,13 +72,13 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
         attempt = begun.attempt
         meta: dict[str, Any] = {"worker": deps.worker_name, "attempt": attempt,
                                 "queued_ms": max(0, now_ms() - (begun.created_at or now_ms()))}  # fmt: skip
-        envelope = _settle_before_running(job_id, begun, deps, meta)
+        request, envelope = _settle_before_running(job_id, begun, deps, meta)
         if envelope is None:
             if attempt > 1:
                 log.warning("job.retaken", attempt=attempt, previous_worker=begun.previous_worker)
             log.info("job.started", attempt=attempt, queued_ms=meta["queued_ms"])
             with metrics.job_running():
-                envelope = _execute(job_id, JobRequest.from_stored(request_data), deps, meta, attempt)
+                envelope = _execute(job_id, request, deps, meta, attempt)
         if store.finish(job_id, envelope["status"], envelope, attempt):
             metrics.record_job(envelope)
             log.info("job.finished", status=envelope["status"],
@@ -88,24 +88,25 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
         return envelope
 
 
-def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The envelope of a job that must end without running its script, or None to run it."""
+def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps,
+                           meta: dict[str, Any]) -> tuple[JobRequest | None, dict[str, Any] | None]:  # fmt: skip
+    """The job's request, checked again, and the envelope of a job that must end without
+    running its script (None: run it)."""
     store, attempt = deps.store, begun.attempt
     try:
         if begun.request_error:
             raise SubmissionError(begun.request_error)
-        JobRequest.from_dict(begun.request, deps.settings, delivered=True)
+        request = JobRequest.from_dict(begun.request, deps.settings, delivered=True)
     except SubmissionError as exc:
         log.error("job.rejected", reason=str(exc))
-        return failure_envelope(job_id, JobStatus.REJECTED, "rejected", f"submission rejected: {exc}", meta)
+        return None, failure_envelope(job_id, JobStatus.REJECTED, "rejected", f"submission rejected: {exc}", meta)
     cancel = begun.cancel
     if cancel is not None:
         log.info("job.cancelled_before_running", attempt=attempt)
         envelope = failure_envelope(job_id, JobStatus.CANCELLED, "cancelled", "the job was cancelled", meta)
         if cancel == "predictions":
-            request = JobRequest.from_stored(begun.request or {})
             envelope["meta"]["cancelled_predictions"] = _cancel_predictions(job_id, request, deps)
-        return envelope
+        return request, envelope
     if begun.state == "exhausted":
         log.error("job.attempts_exhausted", attempts=attempt)
         envelope = failure_envelope(
@@ -113,7 +114,7 @@ def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps, meta: di
             f"gave up after {attempt} attempts: each one lost its worker process "
             f"(last: {begun.previous_worker or 'unknown'})", meta,
         )  # fmt: skip
-        return _with_journal(envelope, store.journal(job_id))
+        return request, _with_journal(envelope, store.journal(job_id))
     if begun.state == "wrote":
         journal = store.journal(job_id)
         log.error("job.lost_after_writes", writes=len(journal), previous_worker=begun.previous_worker)
@@ -123,8 +124,8 @@ def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps, meta: di
             f"{len(journal)} write call(s), listed in `journal`; the job is not run again, as that could repeat "
             'them (submit with on_redelivery = "rerun" to allow it)', meta,
         )  # fmt: skip
-        return _with_journal(envelope, journal)
-    return None
+        return request, _with_journal(envelope, journal)
+    return request, None
 
 
 def _with_journal(envelope: dict[str, Any], journal: list[dict[str, Any]]) -> dict[str, Any]:

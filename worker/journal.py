@@ -6,8 +6,11 @@ PATCH, DELETE, and the ``run`` helper) goes through :class:`JournalingProvider`,
 
 1. appends an entry to the job's journal (``luaq:journal:{job_id}``, a list) *before*
    the request is sent: ``state = "sent"``, with the attempt, the operation, the account
-   and the arguments (long strings shortened). When that append fails, nothing is sent
-   and the script gets an error;
+   and the arguments (long strings shortened). The append is fenced: it succeeds only
+   while this attempt holds the job with a live lease, so an attempt paused past its lease
+   (a stopped process, a host cut off from Redis) and taken over meanwhile cannot send a
+   write the new attempt may repeat. When the append fails, nothing is sent and the
+   script gets an error;
 2. replaces it once the call returned: ``state = "ok"`` or ``"error"``, the HTTP status,
    and for a call that created a prediction or training its ``prediction_id`` and
    ``status``.
@@ -33,7 +36,7 @@ import structlog
 from sandbox import CallOutcome, FunctionSpec, Provider
 
 from .dryrun import shorten
-from .store import JobStore, now_ms
+from .store import JobStore, NotHeld, now_ms
 
 log = structlog.get_logger("luaq.journal")
 
@@ -61,7 +64,13 @@ class Journal:
         entry: dict[str, Any] = {"attempt": self.attempt, "operation": operation, "account": account,
                                  "args": shorten(dict(args)), "state": "sent", "sent_at": now_ms()}  # fmt: skip
         try:
-            index = self.store.journal_append(self.job_id, entry)
+            index = self.store.journal_append(self.job_id, entry, self.attempt)
+        except NotHeld as exc:
+            log.warning("journal.not_held", operation=operation, attempt=self.attempt)
+            raise JournalUnavailable(
+                f"{operation}: not sent: this run of the job no longer holds it (another attempt took it "
+                "over, or it was ended)"
+            ) from exc
         except Exception as exc:
             log.error("journal.append_failed", operation=operation, error=str(exc))
             raise JournalUnavailable(

@@ -224,6 +224,24 @@ return {'requested'}
 """
 
 
+JOURNAL_APPEND_SCRIPT = """
+-- KEYS[1] the job's journal, KEYS[2] job record, KEYS[3] leases zset
+-- ARGV[1] entry JSON, ARGV[2] attempt, ARGV[3] job id, ARGV[4] ttl (s)
+-- Appends the entry only while attempt ARGV[2] holds the job (running, its attempt, a lease
+-- alive on the server's clock): a paused attempt whose job was taken over, or whose lease
+-- ran out, records nothing and so sends nothing. Returns the entry's index, or -1.
+local held = redis.call('HMGET', KEYS[2], 'status', 'attempt')
+if held[1] ~= 'running' or held[2] ~= ARGV[2] then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = redis.call('ZSCORE', KEYS[3], ARGV[3])
+if not lease or tonumber(lease) <= now then return -1 end
+local length = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return length - 1
+"""
+
+
 RECONNECT_SECONDS = 60.0  # how long a follower keeps retrying a dropped connection
 RECONNECT_FIRST_DELAY = 0.1
 RECONNECT_MAX_DELAY = 2.0
@@ -281,6 +299,15 @@ class JobRecord:
         return self.status.is_final
 
 
+class NotHeld(RuntimeError):
+    """This attempt no longer holds its job (taken over, ended, or its lease ran out)."""
+
+    def __init__(self, job_id: str, attempt: int) -> None:
+        super().__init__(f"attempt {attempt} of job {job_id!r} no longer holds it")
+        self.job_id = job_id
+        self.attempt = attempt
+
+
 class JobNotFound(LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job {job_id!r} (never submitted, or expired)")
@@ -297,6 +324,7 @@ class JobStore:
         self._renew = client.register_script(RENEW_SCRIPT)
         self._claim = client.register_script(CLAIM_SCRIPT)
         self._cancel = client.register_script(CANCEL_SCRIPT)
+        self._journal_append = client.register_script(JOURNAL_APPEND_SCRIPT)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, ride_out_restarts: bool = False) -> JobStore:
@@ -453,13 +481,17 @@ class JobStore:
 
     # -- the write journal (see worker.journal) --------------------------------------
 
-    def journal_append(self, job_id: str, entry: Mapping[str, Any]) -> int:
-        """Append ``entry`` to the job's write journal; returns its index."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(keys.journal(job_id), json.dumps(entry))
-            pipe.expire(keys.journal(job_id), self.settings.job_ttl_seconds)
-            length = pipe.execute()[0]
-        return int(length) - 1
+    def journal_append(self, job_id: str, entry: Mapping[str, Any], attempt: int) -> int:
+        """Append ``entry`` to the job's write journal as attempt ``attempt``; returns its
+        index. Raises :class:`NotHeld` when that attempt no longer holds the job (another
+        attempt took it over, it ended, or its lease ran out): its write must not be sent."""
+        index = int(self._journal_append(
+            keys=[keys.journal(job_id), keys.job(job_id), keys.LEASES],
+            args=[json.dumps(entry), attempt, job_id, self.settings.job_ttl_seconds],
+        ))  # fmt: skip
+        if index < 0:
+            raise NotHeld(job_id, attempt)
+        return index
 
     def journal_update(self, job_id: str, index: int, entry: Mapping[str, Any]) -> None:
         self.redis.lset(keys.journal(job_id), index, json.dumps(entry))

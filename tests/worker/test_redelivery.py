@@ -55,7 +55,7 @@ def test_a_job_whose_lost_attempt_wrote_ends_lost_with_its_journal(store, settin
     """The takeover sees the journal in BEGIN and does not run the script again."""
     job_id = submit(store, settings, script=CREATE, allow_writes=True)
     store.begin(job_id, "w:0")
-    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"})
+    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"}, 1)
     store.expire_leases("w:0")
     envelope = run_job(job_id, deps)
     assert envelope["status"] == "lost" and envelope["error"]["type"] == "lost"
@@ -68,7 +68,7 @@ def test_a_job_whose_lost_attempt_wrote_ends_lost_with_its_journal(store, settin
 def test_on_redelivery_rerun_runs_the_job_again_despite_its_writes(store, settings, deps):
     job_id = submit(store, settings, script=CREATE, allow_writes=True, on_redelivery="rerun")
     store.begin(job_id, "w:0")
-    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"})
+    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"}, 1)
     store.expire_leases("w:0")
     envelope = run_job(job_id, deps)
     assert envelope["status"] == "succeeded" and envelope["meta"]["attempt"] == 2
@@ -79,7 +79,7 @@ def test_two_deliveries_of_a_job_that_wrote_decide_once(store, settings):
     """BEGIN takes the job while deciding: a second delivery finds it busy."""
     job_id = submit(store, settings, script=CREATE, allow_writes=True)
     store.begin(job_id, "w:0")
-    store.journal_append(job_id, {"attempt": 1, "state": "sent"})
+    store.journal_append(job_id, {"attempt": 1, "state": "sent"}, 1)
     store.expire_leases("w:0")
     assert store.begin(job_id, "w:1").state == "wrote"
     assert store.begin(job_id, "w:2").state == "busy"
@@ -157,3 +157,50 @@ def test_a_stored_request_that_fails_validation_is_rejected_by_the_worker(store,
 def test_on_redelivery_must_be_lost_or_rerun(settings):
     with pytest.raises(SubmissionError, match="on_redelivery must be 'lost' or 'rerun'"):
         JobRequest.from_dict({"script": "return 1", "on_redelivery": "again"}, settings)
+
+
+def test_the_journal_takes_a_write_only_from_the_attempt_holding_the_job(store, settings):
+    """Fencing: once another attempt took the job over, or the lease ran out, or the job
+    ended, an older attempt's write is refused before it is recorded (so never sent)."""
+    from worker.store import NotHeld
+
+    job_id = submit(store, settings, script=CREATE, allow_writes=True)
+    assert store.begin(job_id, "w:0").attempt == 1
+    assert store.journal_append(job_id, {"attempt": 1}, 1) == 0
+    store.expire_leases("w:0")  # its lease ran out: not even attempt 1 may write now
+    with pytest.raises(NotHeld):
+        store.journal_append(job_id, {"attempt": 1}, 1)
+    assert store.begin(job_id, "w:1").attempt == 2
+    with pytest.raises(NotHeld):
+        store.journal_append(job_id, {"attempt": 1}, 1)
+    assert store.journal_append(job_id, {"attempt": 2}, 2) == 1
+    assert store.finish(job_id, "succeeded", {"status": "succeeded"}, 2)
+    with pytest.raises(NotHeld):
+        store.journal_append(job_id, {"attempt": 2}, 2)
+    assert [entry["attempt"] for entry in store.journal(job_id)] == [1, 2]
+
+
+def test_a_paused_attempt_taken_over_meanwhile_sends_no_write(store, settings, deps):
+    """The attack: an attempt stops (a paused process) past its lease, another attempt
+    takes the job over; when the first resumes, its create is refused and never sent."""
+    from worker.providers import in_process_simulator
+
+    simulator = in_process_simulator(settings.simulator_prediction_seconds)
+    job_id = submit(store, settings, allow_writes=True, script="sleep(0.5) " + CREATE)
+    outcome = []
+    first = threading.Thread(target=lambda: outcome.append(run_job(job_id, deps)))
+    first.start()
+    deadline = time.monotonic() + 10
+    while store.get(job_id).status.value != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    store.expire_leases("w:1")  # attempt 1 is "paused": its lease runs out ...
+    assert store.begin(job_id, "w:2").attempt == 2  # ... and another worker takes the job over
+    creates_before = sum(1 for r in simulator.requests if r.method == "POST")
+    first.join(10)
+
+    envelope = outcome[0]
+    assert envelope["status"] == "failed" and "no longer holds it" in envelope["error"]["message"]
+    assert sum(1 for r in simulator.requests if r.method == "POST") == creates_before
+    assert store.journal(job_id) == []
+    assert store.get(job_id).attempt == 2 and store.get(job_id).status.value == "running"

@@ -10,12 +10,14 @@ offline Replicate reachable through an httpx transport or over HTTP.
 api_client never imports lupa, celery, redis or the sandbox.
 """
 
+from ._abandon import abandon_when
 from ._accounts import DEFAULT_BASE_URL, Account, accounts_from_env, simulated_accounts
 from ._catalog import Catalog, Operation, Parameter, RequestBody, load_catalog
 from ._client import ReplicateClient, Response, new_http_client
 from ._errors import (
     APIError,
     ArgumentError,
+    CallAbandoned,
     CapExceeded,
     ConfigurationError,
     NotFound,
@@ -41,6 +43,7 @@ __all__ = [
     "APIError",
     "Account",
     "ArgumentError",
+    "CallAbandoned",
     "CallOutcome",
     "CapExceeded",
     "Catalog",
@@ -67,6 +70,7 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "__version__",
+    "abandon_when",
     "accounts_from_env",
     "load_catalog",
     "new_http_client",

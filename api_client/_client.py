@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from ._abandon import raise_if_abandoned
 from ._accounts import DEFAULT_ACCOUNT, Account
 from ._catalog import Catalog, Operation, load_catalog
 from ._errors import APIError, ArgumentError, ConfigurationError, ReplicateError, TransportError
@@ -147,6 +148,7 @@ class ReplicateClient:
         started = self.retry.clock()
         if not isinstance(operation, Operation):
             operation = self._catalog.resolve(operation)
+        raise_if_abandoned(operation.label)
         prepared = prepare_request(operation, args)
         if extra_headers:
             prepared = replace(prepared, headers={**prepared.headers, **extra_headers})
@@ -225,6 +227,7 @@ class ReplicateClient:
                                                 timeout=_left(policy, started, timeout)) or 0.0  # fmt: skip
                 with self._in_flight(_left(policy, started, timeout)) as slot_wait:
                     waited += slot_wait or 0.0
+                    raise_if_abandoned(operation.label)  # the waits above may have outlived the caller
                     sent += 1
                     if retries:
                         _shorten_prefer(request, _left(policy, started, timeout))

@@ -8,6 +8,7 @@ sent), ``rate_limit_wait_ms`` (time spent waiting for the limiter) and ``throttl
 
     ReplicateError                      any api_client error
      ├── ArgumentError                  bad arguments, raised before any request ("argument_error")
+     ├── CallAbandoned                  the caller gave up on the call; nothing more was sent ("cancelled")
      ├── CapExceeded                    a spend cap refused the call before any request ("limit_exceeded");
      │                                  ``limit`` names the cap (e.g. ``daily_predictions``)
      ├── ConfigurationError             no token, unknown account setup ("configuration_error")
@@ -31,6 +32,7 @@ from typing import Any
 __all__ = [
     "APIError",
     "ArgumentError",
+    "CallAbandoned",
     "CapExceeded",
     "ConfigurationError",
     "NotFound",
@@ -70,6 +72,12 @@ class ArgumentError(ReplicateError):
         super().__init__(message)
         self.argument = argument
         self.operation = operation
+
+
+class CallAbandoned(ReplicateError):
+    """The caller gave up on the call (see ``abandon_when``): no further request was sent."""
+
+    error_type = "cancelled"
 
 
 class CapExceeded(ReplicateError):

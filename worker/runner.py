@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from api_client import abandon_when
 from sandbox import Envelope, Provider, run_script
 
 from . import metrics
@@ -180,7 +181,9 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
             metrics.record_job(stuck)
 
     started = time.monotonic()
-    with deps.watchdog.watch(job_id, attempt, limits.wall_clock_seconds, on_stuck) as watched:
+    with (deps.watchdog.watch(job_id, attempt, limits.wall_clock_seconds, on_stuck) as watched,
+          abandon_when(watched.cancel.is_set)):  # fmt: skip
+        # A call the run gave up on (cancelled, taken over) sends nothing more.
         envelope: Envelope = run_script(
             request.script, providers=journaled, args=request.args, limits=limits,
             allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,

@@ -483,3 +483,32 @@ def test_a_limiter_refusal_stops_the_request():
     ):
         client.call("get_account")
     assert sent == []
+
+
+def test_an_abandoned_call_sends_nothing_more():
+    """Inside abandon_when(check): nothing is sent once check() holds, even when it turns
+    true during the limiter's wait, and the call raises CallAbandoned."""
+    from api_client import CallAbandoned, abandon_when
+
+    sent = []
+
+    def handler(request):
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    gave_up = []
+
+    class GivingUpWhileWaiting:
+        def acquire(self, account, bucket, *, timeout):
+            gave_up.append(True)  # the caller stops waiting while this call waits for a slot
+
+    with mock_client(handler, limiter=GivingUpWhileWaiting()) as client, abandon_when(lambda: bool(gave_up)):
+        with pytest.raises(CallAbandoned) as raised:
+            client.call("create_prediction", {"version": "v", "input": {}})
+        assert raised.value.error_type == "cancelled" and "not sent" in str(raised.value)
+        with pytest.raises(CallAbandoned):
+            client.call("get_account")
+    assert sent == []
+    with mock_client(handler) as client:
+        client.call("get_account")  # outside, calls go out as usual
+    assert len(sent) == 1

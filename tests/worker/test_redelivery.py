@@ -204,3 +204,32 @@ def test_a_paused_attempt_taken_over_meanwhile_sends_no_write(store, settings, d
     assert sum(1 for r in simulator.requests if r.method == "POST") == creates_before
     assert store.journal(job_id) == []
     assert store.get(job_id).attempt == 2 and store.get(job_id).status.value == "running"
+
+
+def test_a_create_waiting_for_its_rate_slot_when_the_job_is_cancelled_is_never_sent(store, settings):
+    """The attack: cancel a job while its second create waits for the account's rate slot.
+    The run stops at once; the abandoned call, once its wait is over, sends nothing, and
+    its journal entry says so."""
+    from tests.conftest import wait_until
+    from worker.providers import in_process_simulator
+    from worker.ratelimit import Rate, RedisLimiter
+
+    simulator = in_process_simulator(settings.simulator_prediction_seconds)
+    limiter = RedisLimiter(store.redis, {"*": {"create": Rate(40, 1)}})  # 1.5 s between creates
+    dog = Watchdog(store, "w:1", tick=0.05)
+    deps = WorkerDeps(settings=settings, store=store, worker_name="w:1", watchdog=dog, limiter=limiter)
+    job_id = submit(store, settings, allow_writes=True, script=CREATE + " .. " + CREATE.removeprefix("return "))
+    creates = lambda: sum(1 for r in simulator.requests if r.method == "POST" and r.route == "create_prediction")  # noqa: E731
+    before = creates()
+    result: list[dict] = []
+    thread = threading.Thread(target=lambda: result.append(run_job(job_id, deps)))
+    thread.start()
+    wait_until(lambda: len(store.journal(job_id)) == 2, message="the second create journaled, waiting for its slot")
+    store.cancel(job_id, envelope={})
+    thread.join(10)
+    assert result[0]["status"] == "cancelled"
+
+    second = wait_until(lambda: (e := store.journal(job_id)[1])["state"] != "sent" and e, timeout=10,
+                        message="the abandoned call to end")  # fmt: skip
+    assert second["state"] == "error" and "not sent" in second["error"]
+    assert creates() == before + 1

@@ -27,7 +27,7 @@ from celery import Celery
 from .app import TASK_NAME, create_app
 from .job import JobRequest, JobStatus, SubmissionError, failure_envelope
 from .settings import Settings
-from .store import Event, JobNotFound, JobRecord, JobStore
+from .store import Event, JobNotFound, JobRecord, JobStore, now_ms
 from .watchdog import HARD_LIMIT_GRACE_SECONDS
 
 
@@ -54,6 +54,9 @@ class Cancellation:
 
 
 LOWEST_PRIORITY = 9
+# A job still queued this long after it was stored, submitted again, has its message sent
+# again (see LuaqClient.submit_many).
+REPUBLISH_AFTER_SECONDS = 5.0
 
 
 def fair_priority(priority: int | None, backlog: int) -> int:
@@ -94,18 +97,10 @@ class LuaqClient:
 
     def submit(self, submission: Mapping[str, Any] | JobRequest) -> Submitted:
         """Validate and enqueue a job; raises SubmissionError for a bad submission."""
-        request = submission if isinstance(submission, JobRequest) else JobRequest.from_dict(submission, self.settings)
-        self._check_account(request)
-        backlog = self.store.create_counted(request)
-        if not backlog:
-            return Submitted(request.job_id, created=False)
-        try:
-            publish(self.app, self.settings, request, fair_priority(request.priority, backlog))
-        except Exception:
-            # Nothing was queued: take the record back so the same job_id can be resubmitted.
-            self.store.discard(request.job_id)
-            raise
-        return Submitted(request.job_id, created=True)
+        [result] = self.submit_many([submission])
+        if isinstance(result, SubmissionError):
+            raise result
+        return result
 
     def submit_many(self, submissions: Iterable[Mapping[str, Any] | JobRequest]) -> list[Submitted | SubmissionError]:
         """Validate and enqueue many jobs at once: one Redis round trip stores them all and
@@ -115,7 +110,13 @@ class LuaqClient:
         Returns one entry per submission, in order: its :class:`Submitted`, or the
         :class:`SubmissionError` that rejected it (the others go ahead). When a message
         cannot be sent, the jobs not yet queued are taken back and the error raised; the
-        ones before it stay queued."""
+        ones before it stay queued.
+
+        A ``job_id`` that exists returns that job (``created=False``) when the submission
+        is the same, and is rejected when it differs. One still queued after
+        :data:`REPUBLISH_AFTER_SECONDS` has its message sent again: a submitter killed
+        between storing a job and sending its message would otherwise leave it queued for
+        ever (a second message for a job runs nothing)."""
         results: list[Submitted | SubmissionError | None] = []
         accepted: list[tuple[int, JobRequest]] = []
         announced = None
@@ -131,21 +132,29 @@ class LuaqClient:
                 continue
             accepted.append((len(results), request))
             results.append(None)
-        backlogs = self.store.create_many([request for _, request in accepted])
-        created = [(index, request, backlog) for (index, request), backlog in zip(accepted, backlogs, strict=True)]
-        for index, request, backlog in created:
-            if not backlog:
+        creations = self.store.create_many([request for _, request in accepted])
+        to_send: list[tuple[int, JobRequest, int]] = []  # (index, request, priority)
+        for (index, request), creation in zip(accepted, creations, strict=True):
+            if creation.outcome == "conflict":
+                results[index] = SubmissionError(
+                    f"job_id {request.job_id!r} belongs to another submission; a job_id is an idempotency key: "
+                    "submitting it again returns that job only when the submission is the same"
+                )
+            elif creation.outcome == "created":
+                to_send.append((index, request, fair_priority(request.priority, creation.count)))
+            else:
                 results[index] = Submitted(request.job_id, created=False)
-        pending = [(index, request, backlog) for index, request, backlog in created if backlog]
+                if creation.outcome == "queued" and now_ms() - creation.count > REPUBLISH_AFTER_SECONDS * 1000:
+                    to_send.append((index, request, fair_priority(request.priority, 1)))
         with self.app.producer_or_acquire() as producer:
-            for sent, (index, request, backlog) in enumerate(pending):
+            for sent, (index, request, priority) in enumerate(to_send):
                 try:
-                    publish(self.app, self.settings, request, fair_priority(request.priority, backlog),
-                            producer=producer)  # fmt: skip
+                    publish(self.app, self.settings, request, priority, producer=producer)
                 except Exception:
-                    self.store.discard(*(request.job_id for _, request, _ in pending[sent:]))
+                    self.store.discard([r for i, r, _ in to_send[sent:] if results[i] is None])
                     raise
-                results[index] = Submitted(request.job_id, created=True)
+                if results[index] is None:
+                    results[index] = Submitted(request.job_id, created=True)
         return cast(list[Submitted | SubmissionError], results)  # every entry is filled in by now
 
     def _check_account(self, request: JobRequest, announced: set[str] | None = None) -> None:

@@ -100,6 +100,7 @@ class JobRequest:
         )
         file = data.get("file") or "script"
         _check(isinstance(file, str) and 0 < len(file) <= 128 and "\n" not in file, "file must be a short file name")
+        _utf8_size(file, "file")
         job_id = data.get("job_id")
         if job_id is None:
             job_id = uuid.uuid4().hex
@@ -127,6 +128,8 @@ class JobRequest:
             agent_id is None or (isinstance(agent_id, str) and 0 < len(agent_id) <= 128),
             "agent_id must be a string of at most 128 characters",
         )
+        if agent_id is not None:
+            _utf8_size(agent_id, "agent_id")
         priority = data.get("priority")
         _check(
             priority is None or (type(priority) is int and 0 <= priority <= 9),

@@ -107,6 +107,8 @@ def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps,
         envelope = failure_envelope(job_id, JobStatus.CANCELLED, "cancelled", "the job was cancelled", meta)
         if cancel == "predictions":
             envelope["meta"]["cancelled_predictions"] = _cancel_predictions(job_id, request, deps)
+        if begun.state in ("wrote", "exhausted"):  # an earlier attempt's writes stay visible
+            envelope = _with_journal(envelope, store.journal(job_id))
         return request, envelope
     if begun.state == "exhausted":
         log.error("job.attempts_exhausted", attempts=attempt)

@@ -17,6 +17,7 @@ alive is a duplicate and runs nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,12 +35,19 @@ from .settings import Settings
 CREATE_SCRIPT = """
 -- KEYS[1] job record, KEYS[2] job event stream, KEYS[3] the agent's queued jobs (zset)
 -- ARGV[1] request JSON, ARGV[2] now (ms), ARGV[3] ttl (s), ARGV[4] events maxlen,
--- ARGV[5] queued event data, ARGV[6] job id, ARGV[7] agent, ARGV[8] on_redelivery ('lost' or 'rerun')
--- Returns the agent's queued jobs, this one included, when the job was created; 0 when
--- a job with this id exists.
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+-- ARGV[5] queued event data, ARGV[6] job id, ARGV[7] agent, ARGV[8] on_redelivery ('lost' or 'rerun'),
+-- ARGV[9] the request's fingerprint
+-- Returns {'created', the agent's queued jobs with this one}, or for an existing job with
+-- this id: {'conflict'} (another submission), {'queued', created_at} (the same one, not
+-- started yet) or {'exists'} (the same one, started or finished).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local held = redis.call('HMGET', KEYS[1], 'fingerprint', 'status', 'created_at')
+  if held[1] and held[1] ~= ARGV[9] then return {'conflict'} end
+  if held[2] == 'queued' then return {'queued', tonumber(held[3] or 0)} end
+  return {'exists'}
+end
 redis.call('HSET', KEYS[1], 'request', ARGV[1], 'status', 'queued', 'created_at', ARGV[2],
-           'attempt', 0, 'agent', ARGV[7], 'on_redelivery', ARGV[8])
+           'attempt', 0, 'agent', ARGV[7], 'on_redelivery', ARGV[8], 'fingerprint', ARGV[9])
 -- Entries older than a job's life belong to jobs that expired without finishing.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]) * 1000)
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[6])
@@ -48,7 +56,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
            'type', 'queued', 'data', ARGV[5], 'ts', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return redis.call('ZCARD', KEYS[3])
+return {'created', redis.call('ZCARD', KEYS[3])}
 """
 
 BEGIN_SCRIPT = """
@@ -196,13 +204,15 @@ CANCEL_SCRIPT = """
 -- KEYS[4] cancel requests set
 -- ARGV[1] job id, ARGV[2] envelope JSON for a job cancelled before it started, ARGV[3] now (ms),
 -- ARGV[4] ttl (s), ARGV[5] events maxlen, ARGV[6] finished maxlen, ARGV[7] 'predictions' to
--- also cancel the predictions the job created, else 'stop'
+-- also cancel the predictions the job created, else 'stop', ARGV[8] agent key prefix
 -- Returns {'missing'}, {'final', status}, {'cancelled'} (it was queued: now final, so its
 -- delivery runs nothing) or {'requested'} (running: its worker stops it).
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status ~= 'queued' and status ~= 'running' then return {'final', status} end
 if status == 'queued' then
+  -- No longer part of its agent's backlog (which pushes the agent's next jobs back).
+  redis.call('ZREM', ARGV[8] .. (redis.call('HGET', KEYS[1], 'agent') or '') .. ':queued', ARGV[1])
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'envelope', ARGV[2], 'finished_at', ARGV[3],
              'final_attempt', 0)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
@@ -266,6 +276,18 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "ts": self.ts, "attempt": self.attempt,
                 "data": self.data}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Creation:
+    """What creating a job found. ``created``: a new job (``count``: its agent's queued
+    jobs, this one included). A job with this id existed (the id is an idempotency key):
+    ``exists`` with the same submission, started or finished; ``queued`` with the same
+    submission, not started yet (``count``: when it was created, ms); ``conflict`` with
+    another submission. Nothing changes unless ``created``."""
+
+    outcome: str
+    count: int = 0
 
 
 @dataclass(frozen=True)
@@ -346,38 +368,34 @@ class JobStore:
     def create(self, request: JobRequest) -> bool:
         """Store a new job record with its ``queued`` event, atomically. Returns False,
         changing nothing, when a job with this id exists (the id is an idempotency key)."""
-        return self.create_counted(request) > 0
+        return self.create_many([request])[0].outcome == "created"
 
-    def create_counted(self, request: JobRequest) -> int:
-        """:meth:`create`, returning the number of jobs the job's agent has queued, this
-        one included (0: the job existed)."""
-        return int(self._create_call(request, self.redis))
-
-    def create_many(self, requests: Sequence[JobRequest]) -> list[int]:
-        """:meth:`create_counted` for each of ``requests``, in one round trip (each job is
-        still created atomically, on its own)."""
+    def create_many(self, requests: Sequence[JobRequest]) -> list[Creation]:
+        """Create each of ``requests`` (see :class:`Creation`), in one round trip; each
+        job is still created atomically, on its own."""
         if not requests:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
             for request in requests:
-                self._create_call(request, pipe)
-            return [int(count) for count in pipe.execute()]
+                stored = json.dumps(request.to_dict(), sort_keys=True)
+                agent = request.agent_id or ""
+                self._create(
+                    keys=[keys.job(request.job_id), keys.job_events(request.job_id), keys.agent_queued(agent)],
+                    args=[stored, now_ms(), self.settings.job_ttl_seconds, self.settings.events_maxlen,
+                          json.dumps({"job_id": request.job_id}), request.job_id, agent, request.on_redelivery,
+                          hashlib.sha256(stored.encode()).hexdigest()],
+                    client=pipe,
+                )  # fmt: skip
+            replies = pipe.execute()
+        return [Creation(reply[0], *(int(value) for value in reply[1:])) for reply in replies]
 
-    def _create_call(self, request: JobRequest, client: Any) -> Any:
-        agent = request.agent_id or ""
-        return self._create(
-            keys=[keys.job(request.job_id), keys.job_events(request.job_id), keys.agent_queued(agent)],
-            args=[json.dumps(request.to_dict()), now_ms(), self.settings.job_ttl_seconds,
-                  self.settings.events_maxlen, json.dumps({"job_id": request.job_id}), request.job_id, agent,
-                  request.on_redelivery],
-            client=client,
-        )  # fmt: skip
-
-    def discard(self, *job_ids: str) -> None:
+    def discard(self, requests: Sequence[JobRequest]) -> None:
         """Remove jobs that never reached the queue (their messages could not be sent)."""
-        if job_ids:
-            self.redis.delete(*(k for job_id in job_ids for k in (keys.job(job_id), keys.job_events(job_id),
-                                                                  keys.journal(job_id))))  # fmt: skip
+        with self.redis.pipeline(transaction=False) as pipe:
+            for request in requests:
+                pipe.delete(keys.job(request.job_id), keys.job_events(request.job_id), keys.journal(request.job_id))
+                pipe.zrem(keys.agent_queued(request.agent_id or ""), request.job_id)
+            pipe.execute()
 
     def begin(self, job_id: str, worker: str, *, max_attempts: int | None = None) -> Begun:
         """Take the job for a new attempt on ``worker``: mark it running, take its lease and
@@ -464,7 +482,7 @@ class JobStore:
         reply = self._cancel(
             keys=[keys.job(job_id), keys.job_events(job_id), keys.FINISHED_STREAM, keys.CANCELS],
             args=[job_id, json.dumps(envelope), now_ms(), self.settings.job_ttl_seconds, self.settings.events_maxlen,
-                  self.settings.finished_maxlen, "predictions" if cancel_predictions else "stop"],
+                  self.settings.finished_maxlen, "predictions" if cancel_predictions else "stop", keys.AGENT_PREFIX],
         )  # fmt: skip
         return reply[0], (reply[1] if len(reply) > 1 else None)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import wait_until
 from tests.e2e.conftest import LUAQ, luaq_env
+from worker.job import SubmissionError
 
 ACCOUNT_JOB = """
 local account = app.integrations.replicate.get_account({})
@@ -93,12 +96,15 @@ def test_submit_wait_reports_failure_with_exit_status(workers, e2e_settings):
 
 
 def test_resubmitting_a_job_id_runs_nothing_new(workers, client):
-    """Submitting an existing job_id returns that job and does not run it again."""
+    """Submitting an existing job_id returns that job and does not run it again; the
+    same id with another submission is refused."""
     workers.start(count=1, concurrency=1)
     first = client.submit({"script": "return 1", "job_id": "same-id"})
     client.wait(first.job_id, timeout=60)
-    again = client.submit({"script": "return 2", "job_id": "same-id"})
+    again = client.submit({"script": "return 1", "job_id": "same-id"})
     assert (first.created, again.created) == (True, False)
+    with pytest.raises(SubmissionError, match="another submission"):
+        client.submit({"script": "return 2", "job_id": "same-id"})
     assert client.get("same-id").envelope["result"] == [1]
     assert client.get("same-id").attempt == 1
     wait_until(lambda: client.store.redis.llen("luaq") == 0, message="queue drained")

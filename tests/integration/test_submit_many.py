@@ -11,7 +11,7 @@ import redis
 import worker.client
 from worker.app import PRIORITY_STEPS
 from worker.client import LuaqClient, Submitted, fair_priority
-from worker.job import SubmissionError
+from worker.job import JobRequest, SubmissionError
 
 
 def queued_messages(url: str, queue: str = "luaq") -> dict[int, list[str]]:
@@ -52,9 +52,10 @@ def test_a_bad_submission_is_rejected_alone_and_a_known_id_runs_nothing_new(clie
     results = client.submit_many([
         {"script": "return 1", "job_id": "fine-1"},
         {"script": "return 2", "bogus": True},
-        {"script": "return 3", "job_id": "exists"},
-        {"script": "return 4", "job_id": "fine-1"},  # the same id twice in one call
+        {"script": "return 0", "job_id": "exists"},  # the same submission again: that job
+        {"script": "return 1", "job_id": "fine-1"},  # the same id twice in one call
         {"script": ""},
+        {"script": "return 3", "job_id": "exists"},  # another submission under a known id
     ])  # fmt: skip
 
     assert results[0] == Submitted("fine-1", created=True)
@@ -62,9 +63,27 @@ def test_a_bad_submission_is_rejected_alone_and_a_known_id_runs_nothing_new(clie
     assert results[2] == Submitted("exists", created=False)
     assert results[3] == Submitted("fine-1", created=False)
     assert isinstance(results[4], SubmissionError)
+    assert isinstance(results[5], SubmissionError) and "another submission" in str(results[5])
     queued = [job_id for ids in queued_messages(real_settings.redis_url).values() for job_id in ids]
     assert sorted(queued) == ["exists", "fine-1"]
     assert client.get("exists").request["script"] == "return 0"
+
+
+def test_a_job_left_queued_without_its_message_is_sent_again_when_resubmitted(client, real_settings, monkeypatch):
+    """A submitter killed between storing a job and sending its message: submitting the
+    same job again (a batch resuming) sends its message, once it is old enough not to be
+    a plain duplicate submission."""
+    import worker.client as client_module
+
+    request = JobRequest.from_dict({"script": "return 1", "job_id": "stranded"}, real_settings)
+    client.store.create(request)  # stored, and the process died before publishing
+    assert client.submit({"script": "return 1", "job_id": "stranded"}) == Submitted("stranded", created=False)
+    assert all("stranded" not in ids for ids in queued_messages(real_settings.redis_url).values())  # too recent
+
+    monkeypatch.setattr(client_module, "REPUBLISH_AFTER_SECONDS", 0.0)
+    assert client.submit({"script": "return 1", "job_id": "stranded"}) == Submitted("stranded", created=False)
+    queued = [job_id for ids in queued_messages(real_settings.redis_url).values() for job_id in ids]
+    assert queued == ["stranded"]
 
 
 def test_a_message_that_cannot_be_sent_takes_back_the_jobs_not_yet_queued(client, real_settings, monkeypatch):

@@ -45,6 +45,8 @@ def test_round_trip_through_storage_keeps_attachments(settings):
         ({"script": "return 1", "priority": 12}, "priority must be"),
         ({"script": "return 1", "job_id": "../x"}, "job_id must be"),
         ({"script": "return 1", "files": {"a": "%%%"}}, "not valid base64"),
+        ({"script": "return 1", "agent_id": "a\ud800"}, "agent_id contains text that is not valid Unicode"),
+        ({"script": "return 1", "file": "x\udfff.lua"}, "file contains text that is not valid Unicode"),
     ],
 )
 def test_bad_submissions_name_the_problem(settings, submission, message):

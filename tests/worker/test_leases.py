@@ -92,10 +92,10 @@ def test_an_agent_at_its_quota_is_deferred_until_one_of_its_jobs_finishes(fake_r
 
 
 def test_an_agents_backlog_is_counted_at_submission(store):
-    counts = [store.create_counted(JobRequest.from_dict({"script": "return 1", "agent_id": "a"}, store.settings))
-              for _ in range(3)]  # fmt: skip
-    assert counts == [1, 2, 3]
-    assert store.create_counted(JobRequest.from_dict({"script": "return 1", "agent_id": "b"}, store.settings)) == 1
+    jobs = [JobRequest.from_dict({"script": "return 1", "agent_id": "a"}, store.settings) for _ in range(3)]
+    assert [(c.outcome, c.count) for c in store.create_many(jobs)] == [("created", 1), ("created", 2), ("created", 3)]
+    other = JobRequest.from_dict({"script": "return 1", "agent_id": "b"}, store.settings)
+    assert store.create_many([other])[0].count == 1
 
 
 def test_fair_priority_pushes_a_big_backlog_back_one_step_per_doubling():

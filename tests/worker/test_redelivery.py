@@ -233,3 +233,24 @@ def test_a_create_waiting_for_its_rate_slot_when_the_job_is_cancelled_is_never_s
                         message="the abandoned call to end")  # fmt: skip
     assert second["state"] == "error" and "not sent" in second["error"]
     assert creates() == before + 1
+
+
+def test_cancelling_a_queued_job_takes_it_out_of_its_agents_backlog(store, settings):
+    """Its agent's next jobs are not pushed back by jobs that will never run."""
+    job_ids = [submit(store, settings, script="return 1", agent_id="a") for _ in range(3)]
+    for job_id in job_ids:
+        assert store.cancel(job_id, envelope={"status": "cancelled"})[0] == "cancelled"
+    assert store.redis.zcard(keys.agent_queued("a")) == 0
+    later = JobRequest.from_dict({"script": "return 1", "agent_id": "a"}, settings)
+    assert store.create_many([later])[0].count == 1
+
+
+def test_a_job_cancelled_before_its_takeover_keeps_the_journal_of_its_writes(store, settings, deps):
+    job_id = submit(store, settings, script=CREATE, allow_writes=True)
+    store.begin(job_id, "w:0")
+    store.journal_append(job_id, {"attempt": 1, "operation": "replicate.create_prediction", "state": "sent"}, 1)
+    store.cancel(job_id, envelope={})  # running: flagged
+    store.expire_leases("w:0")  # ... and its worker died before it saw the flag
+    envelope = run_job(job_id, deps)
+    assert envelope["status"] == "cancelled"
+    assert envelope["journal"][0]["operation"] == "replicate.create_prediction"

@@ -35,6 +35,7 @@ from ._provider import Provider
 from ._runtime import Pending, ScriptRun
 
 CANCEL_POLL_SECONDS = 0.05  # how often a driver waiting on a call looks at a plain cancel event
+OVERRUN_GRACE_SECONDS = 0.1  # a call past its time gets this long to report its own timeout first
 
 
 class Cancellation(threading.Event):
@@ -134,7 +135,11 @@ def perform_cancellable(
 
     A sleep waits on the event itself. A provider call runs in a thread of its own (with
     this thread's context variables) while this one waits for it or for the cancel; a call
-    given up on is left to end by itself and its outcome is dropped."""
+    given up on is left to end by itself and its outcome is dropped. A call still out when
+    the time it was given (the run's wall clock left) is over, plus
+    :data:`OVERRUN_GRACE_SECONDS`, is given up on too: its outcome is a :class:`CallOverran`
+    error, and the run ends at its wall clock (an upstream that trickles bytes defeats
+    httpx's timeouts, which count inactivity)."""
     if isinstance(request, Sleep):
         if request.seconds > 0 and cancel.wait(request.seconds):
             return None
@@ -149,15 +154,30 @@ def perform_cancellable(
         finally:
             done.set()
 
+    started = clock()
     _CALLERS.run(call)
+    give_up = started + request.timeout + OVERRUN_GRACE_SECONDS
     if isinstance(cancel, Cancellation):
         with cancel.waking(done):
-            done.wait()
-        return outcome[0] if outcome else None
-    while not done.wait(CANCEL_POLL_SECONDS):
-        if cancel.is_set():
-            return None
+            done.wait(max(0.0, give_up - clock()))
+    else:
+        while not done.wait(CANCEL_POLL_SECONDS) and not cancel.is_set() and clock() < give_up:
+            pass
+    if cancel.is_set():
+        return None
+    if not outcome:
+        return CallResult(started, clock(), error=CallOverran(request.operation or request.function, request.timeout))
     return outcome[0]
+
+
+class CallOverran(Exception):
+    """A provider call did not come back within the time it was given (see
+    :func:`perform_cancellable`)."""
+
+    error_type = "timeout"
+
+    def __init__(self, operation: str, seconds: float) -> None:
+        super().__init__(f"no answer within the {seconds:.3g} s left on the job's wall clock; the call was abandoned")
 
 
 def drive(

@@ -16,6 +16,7 @@ by another attempt), and the sandbox stops it within a fraction of a second.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -183,14 +184,19 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
             metrics.record_job(stuck)
 
     started = time.monotonic()
+    run_over = threading.Event()
+    # A call the run gave up on (cancelled, taken over, past the wall clock) sends nothing
+    # more, in the thread it was left running in.
     with (deps.watchdog.watch(job_id, attempt, limits.wall_clock_seconds, on_stuck) as watched,
-          abandon_when(watched.cancel.is_set)):  # fmt: skip
-        # A call the run gave up on (cancelled, taken over) sends nothing more.
-        envelope: Envelope = run_script(
-            request.script, providers=journaled, args=request.args, limits=limits,
-            allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
-            chunk_name=request.file, job_id=job_id, cancel=watched.cancel,
-        )  # fmt: skip
+          abandon_when(lambda: watched.cancel.is_set() or run_over.is_set())):  # fmt: skip
+        try:
+            envelope: Envelope = run_script(
+                request.script, providers=journaled, args=request.args, limits=limits,
+                allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
+                chunk_name=request.file, job_id=job_id, cancel=watched.cancel,
+            )  # fmt: skip
+        finally:
+            run_over.set()
     result = envelope.to_dict()
     result["job_id"] = job_id
     result["meta"] = {**result.get("meta", {}), **meta}

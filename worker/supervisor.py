@@ -15,9 +15,10 @@ What the threads pool lacks — Celery's time limits, and a way to stop one job 
 stopping its process — the watchdog and this supervisor provide:
 
 - each process's watchdog (:mod:`worker.watchdog`) ends a job stuck in a C call by
-  recording its outcome and ending the process; the supervisor then ends the leases of
-  the jobs that process was running and queues each of them again (they run as a new
-  attempt elsewhere), and starts a new process;
+  recording its outcome and draining the process (it says so in shared memory, and the
+  supervisor starts a replacement at once); the process exits once its other jobs are
+  done, and the supervisor then ends the leases of any jobs it still held and queues each
+  of them again (a new attempt elsewhere);
 - a process whose heartbeat stops (a C call holding the GIL) is killed and handled the
   same way, its jobs past their wall clock recorded as stuck;
 - a process that grew past ``LUAQ_WORKER_MAX_MEMORY_MB`` is drained (warm shutdown: it
@@ -77,6 +78,7 @@ class Child:
     started: float = field(default_factory=time.monotonic)
     draining: bool = False
     consumer_beat: Synchronized | None = None  # see worker.health
+    drain_flag: Synchronized | None = None  # set by the process when a stuck job drains it
 
     @property
     def node(self) -> str:
@@ -85,12 +87,13 @@ class Child:
 
 
 def child_main(settings: Settings, hostname: str, queues: Sequence[str], loglevel: str, heartbeat: Synchronized,
-               consumer_beat: Synchronized | None = None, supervisor_pid: int | None = None) -> None:  # fmt: skip
+               consumer_beat: Synchronized | None = None, supervisor_pid: int | None = None,
+               draining: Synchronized | None = None) -> None:  # fmt: skip
     """One worker process: a Celery worker with the threads pool."""
     from .app import create_app
     from .local_redis import die_with_parent
     from .logs import configure_logging
-    from .tasks import set_heartbeat
+    from .tasks import set_process_hooks
 
     # A supervisor killed outright (SIGKILL) leaves no worker process behind: each gets
     # SIGTERM, Celery's warm shutdown, and finishes the jobs it runs.
@@ -104,7 +107,14 @@ def child_main(settings: Settings, hostname: str, queues: Sequence[str], logleve
     def beat() -> None:
         heartbeat.value = time.monotonic()
 
-    set_heartbeat(beat)
+    def drain() -> None:
+        # A job is stuck in C: take no more jobs (Celery's warm shutdown; the watchdog
+        # ends the process once the other jobs are done) and have a replacement started.
+        if draining is not None:
+            draining.value = 1
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    set_process_hooks(beat, drain)
     beat()
     argv = [
         "worker", f"--loglevel={loglevel}", f"--pool={settings.worker_pool}",
@@ -199,14 +209,16 @@ class Supervisor:
         hostname = f"luaq-{os.getpid()}-{index}@{self._host}"
         heartbeat = self._context.Value("d", time.monotonic(), lock=False)
         consumer_beat = self._context.Value("d", 0.0, lock=False)
+        drain_flag = self._context.Value("b", 0, lock=False)
         process = self._context.Process(
             target=child_main,
-            args=(self.settings, hostname, self.queues, self.loglevel, heartbeat, consumer_beat, os.getpid()),
+            args=(self.settings, hostname, self.queues, self.loglevel, heartbeat, consumer_beat, os.getpid(),
+                  drain_flag),
             name=f"luaq-worker-{index}", daemon=False,
         )  # fmt: skip
         process.start()
         log.info("supervisor.process_started", index=index, pid=process.pid, hostname=hostname)
-        return Child(index, hostname, process, heartbeat, consumer_beat=consumer_beat)
+        return Child(index, hostname, process, heartbeat, consumer_beat=consumer_beat, drain_flag=drain_flag)
 
     def check(self) -> None:
         """One round: replace dead, hung or bloated processes, queue orphaned jobs again."""
@@ -220,6 +232,11 @@ class Supervisor:
                 child.process.kill()
                 child.process.join(5)
                 self._handle_exit(child, killed_for_hang=True)
+            elif not child.draining and child.drain_flag is not None and child.drain_flag.value:
+                log.warning("supervisor.process_draining", pid=child.process.pid, reason="a job is stuck in a C call")
+                child.draining = True
+                if not self.stopping:
+                    self.children.append(self._spawn(child.index))
             elif not child.draining and not self.stopping and self._too_big(child):
                 log.warning("supervisor.process_draining", pid=child.process.pid,
                             limit_mb=self.settings.worker_max_memory_mb)  # fmt: skip

@@ -27,12 +27,14 @@ from .watchdog import Watchdog
 log = structlog.get_logger("luaq.worker")
 
 _heartbeat: Callable[[], None] | None = None
+_on_drain: Callable[[], None] | None = None
 
 
-def set_heartbeat(beat: Callable[[], None]) -> None:
-    """What this process's watchdog calls on every tick (the supervisor reads it)."""
-    global _heartbeat
-    _heartbeat = beat
+def set_process_hooks(heartbeat: Callable[[], None], on_drain: Callable[[], None]) -> None:
+    """What this process's watchdog calls on every tick (the supervisor reads it), and when
+    a stuck job means the process must take no more jobs (see :mod:`worker.watchdog`)."""
+    global _heartbeat, _on_drain
+    _heartbeat, _on_drain = heartbeat, on_drain
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,7 +44,7 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     store = JobStore.from_settings(settings, ride_out_restarts=True)
     limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits))
     name = f"{hostname}:{pid}"
-    watchdog = Watchdog(store, name, heartbeat=_heartbeat)
+    watchdog = Watchdog(store, name, heartbeat=_heartbeat, on_drain=_on_drain)
     return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,
                       defer=functools.partial(_defer, settings, store),
                       provider_factory=metrics.tracking_waits(build_providers))  # fmt: skip

@@ -237,3 +237,33 @@ def test_calls_reuse_idle_threads_and_a_busy_one_gets_company(monkeypatch):
     assert perform_cancellable(_call_request(recorder), Cancellation()).outcome == "done"
     recorder.release.set()
     assert len(set(recorder.threads[-2:])) == 2
+
+
+def test_a_call_that_outlives_its_time_is_given_up_on_and_the_run_ends_at_its_wall_clock():
+    """A call stuck in the network past the run's wall clock no longer holds the run: the
+    driver gives up on it (an upstream trickling bytes never trips httpx's timeouts)."""
+    import threading
+    import time
+
+    from sandbox import Cancellation, Limits
+    from sandbox._driver import CallOverran, perform_cancellable
+    from sandbox.testing import StubFunction, StubProvider
+
+    blocking = _BlockingProvider()
+    request = ProviderCall(provider=blocking, function="f", account="default", args={}, timeout=0.2, spec=None)
+    started = time.monotonic()
+    outcome = perform_cancellable(request, Cancellation())
+    assert isinstance(outcome, CallResult) and isinstance(outcome.error, CallOverran)
+    assert 0.2 <= time.monotonic() - started < 1.0
+    blocking.release.set()
+
+    release = threading.Event()
+    provider = StubProvider(StubFunction(("get_account",), result=lambda args, account: (release.wait(10), {})[1]))
+    started = time.monotonic()
+    envelope = run_script("local ok = pcall(app.integrations.replicate.get_account, {}) return ok",
+                          providers=[provider], limits=Limits(wall_clock_seconds=0.5), cancel=Cancellation())  # fmt: skip
+    release.set()
+    result = envelope.to_dict()
+    assert result["status"] == "limit_exceeded" and result["error"]["limit"] == "wall_clock"
+    assert time.monotonic() - started < 1.5
+    assert "abandoned" in result["integration_calls"][0]["error"]

@@ -13,20 +13,39 @@ class Clock:
         return self.now
 
 
-def test_a_stuck_job_is_recorded_and_the_process_ends():
-    """A job past its wall clock plus the margin gets on_stuck, then the process exits with
-    EXIT_STATUS; a job of the same process still within its limit is not recorded."""
+def test_a_stuck_job_is_recorded_and_the_process_drains_before_it_ends():
+    """A job past its wall clock plus the margin gets on_stuck at once and the process is
+    drained (on_drain: no new jobs); the other jobs go on to their ends, and only then does
+    the process exit with EXIT_STATUS."""
     clock, events = Clock(), []
-    dog = Watchdog(margin=2, exit=lambda status: events.append(("exit", status)), clock=clock, tick=3600)
-    with dog.watch("stuck", 1, 1, lambda: events.append(("stuck", "stuck"))), \
-            dog.watch("fine", 1, 60, lambda: events.append(("stuck", "fine"))):  # fmt: skip
-        clock.now += 2.9
+    dog = Watchdog(margin=2, exit=lambda status: events.append(("exit", status)), clock=clock, tick=3600,
+                   on_drain=lambda: events.append(("drain",)))  # fmt: skip
+    with dog.watch("stuck", 1, 1, lambda: events.append(("stuck", "stuck"))):
+        with dog.watch("fine", 1, 60, lambda: events.append(("stuck", "fine"))):
+            clock.now += 2.9
+            dog.check()
+            assert events == []
+            clock.now += 0.2
+            dog.check()
+            dog.check()  # once only
+            assert events == [("stuck", "stuck"), ("drain",)] and dog.draining
+        dog.check()  # "fine" has ended: only the stuck job is left
+        assert events[-1] == ("exit", EXIT_STATUS)
         dog.check()
-        assert events == []
-        clock.now += 0.2
+    assert events == [("stuck", "stuck"), ("drain",), ("exit", EXIT_STATUS)]
+
+
+def test_a_job_stuck_while_the_process_drains_is_recorded_too():
+    clock, events = Clock(), []
+    dog = Watchdog(margin=2, exit=lambda status: events.append("exit"), clock=clock, tick=3600,
+                   on_drain=lambda: events.append("drain"))  # fmt: skip
+    with dog.watch("a", 1, 1, lambda: events.append("a")), dog.watch("b", 1, 5, lambda: events.append("b")):
+        clock.now += 3.1
         dog.check()
-        dog.check()  # once only
-    assert events == [("stuck", "stuck"), ("exit", EXIT_STATUS)]
+        assert events == ["a", "drain"]
+        clock.now += 4
+        dog.check()
+        assert events == ["a", "drain", "b", "exit"]
 
 
 def test_jobs_that_end_in_time_are_left_alone_and_forgotten():

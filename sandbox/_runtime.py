@@ -62,6 +62,7 @@ from ._memory import MARGIN
 from ._output import Output
 from ._provider import Provider
 from ._regex import Regexes
+from ._scheduler import NO_SCHEDULER, Scheduler
 
 log = structlog.get_logger(__name__)
 
@@ -114,9 +115,11 @@ class ScriptRun:
         job_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         cancel: CancelSignal | None = None,
+        scheduler: Scheduler = NO_SCHEDULER,
     ) -> None:
         self._source = _prepare_source(source)
         self._cancel = cancel
+        self._scheduler = scheduler
         self._providers = providers
         self._args = args
         self._limits = limits or Limits.DEFAULT
@@ -229,6 +232,8 @@ class ScriptRun:
             if self._lua is not None and self.cancelled:  # (not while the runtime is set up)
                 return False  # core.lua stops the script: the job was cancelled
             try:
+                if self._lua is not None:
+                    self._scheduler.pass_turn()  # between two slices of work
                 return float(self._clock())
             except BaseException as exc:
                 self._on_abort(exc)

@@ -16,6 +16,7 @@ from celery.signals import worker_ready
 
 from . import metrics
 from .app import TASK_NAME
+from .cpu import CpuSlots
 from .job import JobRequest, JobStatus, stuck_envelope
 from .providers import build_providers
 from .ratelimit import RedisLimiter
@@ -46,7 +47,7 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat, on_drain=_on_drain)
     return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,
-                      defer=functools.partial(_defer, settings, store),
+                      defer=functools.partial(_defer, settings, store), cpu=CpuSlots(settings.worker_cpu_slots),
                       provider_factory=metrics.tracking_waits(build_providers))  # fmt: skip
 
 

@@ -267,3 +267,32 @@ def test_a_call_that_outlives_its_time_is_given_up_on_and_the_run_ends_at_its_wa
     assert result["status"] == "limit_exceeded" and result["error"]["limit"] == "wall_clock"
     assert time.monotonic() - started < 1.5
     assert "abandoned" in result["integration_calls"][0]["error"]
+
+
+def test_a_scheduler_is_asked_between_slices_of_work_and_held_off_while_the_run_waits():
+    """pass_turn() comes between slices of Lua work; waiting() wraps each call and sleep."""
+    import contextlib
+
+    from sandbox import Cancellation
+    from sandbox.testing import StubFunction, StubProvider
+
+    events: list[str] = []
+
+    class Recorder:
+        def pass_turn(self) -> None:
+            events.append("pass")
+
+        @contextlib.contextmanager
+        def waiting(self):
+            events.append("wait")
+            yield
+            events.append("back")
+
+    provider = StubProvider(StubFunction(("get_account",), result={"username": "u"}))
+    script = "local n = 0 for i = 1, 3e6 do n = n + i end sleep(0.01) return app.integrations.replicate.get_account({}).username"
+    for cancel in (None, Cancellation()):
+        events.clear()
+        envelope = run_script(script, providers=[provider], scheduler=Recorder(), cancel=cancel)
+        assert envelope.to_dict()["result"] == ["u"]
+        assert events.index("wait") >= 3  # the loop is several slices of work, each ending in a pass
+        assert [e for e in events if e != "pass"] == ["wait", "back", "wait", "back"]  # the sleep, the call

@@ -1,0 +1,86 @@
+"""Turns at the CPU (worker.cpu): at most N jobs of a process work at once, in order."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.conftest import wait_until
+from worker.cpu import CpuSlots
+
+
+def test_one_slot_lets_one_job_work_at_a_time_and_hands_it_over_in_order():
+    slots = CpuSlots(1)
+    first = slots.turn()
+    order, working, most = [], [0], [0]
+    lock = threading.Lock()
+
+    def job(name: str) -> None:
+        with slots.turn().held():
+            with lock:
+                working[0] += 1
+                most[0] = max(most[0], working[0])
+                order.append(name)
+            with lock:
+                working[0] -= 1
+
+    with first.held():
+        threads = []
+        for name in "abc":
+            thread = threading.Thread(target=job, args=(name,))
+            thread.start()
+            threads.append(thread)
+            queued = len(threads)
+            wait_until(lambda: slots.waiting == queued, message=f"{name} waiting")  # noqa: B023
+    for thread in threads:
+        thread.join(5)
+    assert order == ["a", "b", "c"] and most[0] == 1
+    assert slots.waiting == 0 and slots._free == 1
+
+
+def test_a_waiting_job_gives_its_turn_up_and_a_computing_one_passes_it_on_only_when_asked():
+    slots = CpuSlots(1)
+    mine, other = slots.turn(), slots.turn()
+    got = threading.Event()
+    with mine.held():
+        mine.pass_turn()  # nobody waits: it keeps its turn
+        assert slots.waiting == 0 and slots._free == 0
+        thread = threading.Thread(target=lambda: (other._take(), got.set()))
+        thread.start()
+        wait_until(lambda: slots.waiting == 1)
+        with mine.waiting():  # a call out: the other job works meanwhile
+            assert got.wait(5)
+            other._give_up()
+        thread.join(5)
+        got.clear()
+        thread = threading.Thread(target=lambda: (other._take(), got.set(), other._give_up()))
+        thread.start()
+        wait_until(lambda: slots.waiting == 1)
+        mine.pass_turn()  # between two slices: the waiting job goes first, then this one again
+        assert got.is_set()
+        thread.join(5)
+    assert slots._free == 1
+
+
+def test_the_turn_of_a_stuck_job_is_revoked_and_the_others_go_on():
+    slots = CpuSlots(1)
+    stuck, other = slots.turn(), slots.turn()
+    stuck._take()  # it never gives its turn up again
+    worked = threading.Event()
+    thread = threading.Thread(target=lambda: (other._take(), worked.set(), other._give_up()))
+    thread.start()
+    wait_until(lambda: slots.waiting == 1)
+    stuck.revoke()
+    assert worked.wait(5)
+    thread.join(5)
+    stuck._give_up()  # it came back after all: no second release
+    with stuck.waiting():
+        pass  # and it no longer takes turns
+    assert slots._free == 1 and slots.waiting == 0
+
+
+def test_no_limit_when_the_count_is_zero():
+    slots = CpuSlots(0)
+    turns = [slots.turn() for _ in range(5)]
+    for turn in turns:
+        turn._take()
+    assert slots.waiting == 0

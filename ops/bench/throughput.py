@@ -129,6 +129,10 @@ class Workers:
     def rss_mb(self) -> float:
         return sum(rss_mb(pid) for pid in self.pids())
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the worker processes have used so far."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
     def stop(self) -> None:
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
@@ -173,6 +177,15 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 class PeakMemory:
@@ -235,6 +248,7 @@ def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args
         r.delete("luaq:finished")
         idle = workers.rss_mb()
         memory = PeakMemory(workers)
+        cpu_before = workers.cpu_seconds()
         started = time.monotonic()
         for first in range(0, jobs, SUBMIT_CHUNK):
             client.submit_many({"script": P4_SCRIPT, "args": {"n": n}, "allow_writes": True}
@@ -242,13 +256,15 @@ def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args
         submitted = time.monotonic() - started
         wait_finished(r, jobs, timeout=max(120, jobs * 2.0))
         total = time.monotonic() - started
+        cpu = workers.cpu_seconds() - cpu_before
         peak = memory.stop()
         waiting = min(jobs, _concurrent_capacity(worker_args))
         return {"jobs": jobs, "worker": " ".join(worker_args), "total_seconds": round(total, 2),
                 "submit_seconds": round(submitted, 2), "jobs_per_second": round(jobs / total, 1),
                 "seconds_for_1000": round(1000 / (jobs / total), 1), "statuses": statuses(r),
                 "idle_rss_mb": round(idle, 1), "peak_rss_mb": round(peak, 1),
-                "mb_per_waiting_job": round((peak - idle) / waiting, 3), "waiting_at_once": waiting}  # fmt: skip
+                "mb_per_waiting_job": round((peak - idle) / waiting, 3), "waiting_at_once": waiting,
+                "worker_cpu_ms_per_job": round(cpu / jobs * 1000, 2)}  # fmt: skip
     finally:
         workers.stop()
         client.close()
@@ -264,7 +280,7 @@ def _concurrent_capacity(worker_args: tuple[str, ...]) -> int:
 def run_p1_luaq(url: str, env: dict[str, str], log_dir: Path, jobs: int, concurrency: int) -> dict[str, Any]:
     r = fresh(url)
     client = LuaqClient.from_settings(Settings.from_env(env))
-    ids = [client.submit({"script": "return 1"}).job_id for _ in range(jobs)]
+    ids = [s.job_id for s in client.submit_many({"script": "return 1"} for _ in range(jobs))]
     workers = start_luaq(env, log_dir, "--pool", "threads", "--processes", str(CPUS), "--concurrency", str(concurrency))
     try:
         wait_finished(r, jobs, timeout=300)

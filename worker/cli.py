@@ -360,7 +360,8 @@ def finish(client: Any, job_id: str, *, as_json: bool, follow: bool, timeout: fl
 
 @cli.command()
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the envelope as one JSON document ({\"job_id\", \"status\"} while it has not finished).")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Wait for the job to finish.")
 @wait_timeout_option
 @pass_settings
@@ -530,25 +531,27 @@ def status(settings: Settings, as_json: bool, timeout: float) -> None:
 
 
 @cli.command()
-@click.option("--live", "which", flag_value="live", help="Liveness only: every worker process consumes.")
-@click.option("--ready", "which", flag_value="ready", help="Readiness only: Redis answers, a process consumes.")
+@click.option("--live", is_flag=True, help="Check liveness: every worker process consumes.")
+@click.option("--ready", is_flag=True, help="Check readiness: Redis answers, a worker process consumes.")
 @click.option("--port", type=click.IntRange(1, 65535), help="The worker's endpoint port (default: LUAQ_METRICS_PORT).")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The worker's endpoint host.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for an answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoint's JSON answers.")
 @pass_settings
-def health(settings: Settings, which: str | None, port: int | None, host: str, timeout: float, as_json: bool) -> None:
+def health(settings: Settings, live: bool, ready: bool, port: int | None, host: str, timeout: float,
+           as_json: bool) -> None:  # fmt: skip
     """Ask a `luaq worker` on this host whether it is live and ready (for exec probes and
-    compose health checks): exit 0 when it is, 1 when not or when it does not answer.
-    Without --live or --ready, both."""
+    compose health checks): exit 0 when every check asked passes, 1 when one fails or the
+    worker does not answer. --live, --ready, or both (also when neither is given)."""
     from worker.health import probe
 
     port = port or settings.metrics_port
     if not port:
         raise UsageProblem("the health endpoint is off (LUAQ_METRICS_PORT=0): pass --port")
     checks = {"live": "/healthz", "ready": "/readyz"}
+    asked = {name for name, wanted in (("live", live), ("ready", ready)) if wanted} or set(checks)
     answers = {name: probe(port, path, host=host, timeout=timeout)
-               for name, path in checks.items() if which in (None, name)}  # fmt: skip
+               for name, path in checks.items() if name in asked}  # fmt: skip
     if as_json:
         print_json({name: body for name, (_, body) in answers.items()})
     else:
@@ -582,7 +585,7 @@ def health(settings: Settings, which: str | None, port: int | None, host: str, t
 )
 @click.option("--simulate", is_flag=True, help="Run every job against the offline simulator.")
 @click.option("--queue", "-Q", "queues", multiple=True, help="Queues to consume (default: luaq).")
-@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.option("--loglevel", "-l", default="INFO", show_default=True, help="Lowest level of the JSON log lines.")
 @pass_settings
 def worker(settings: Settings, concurrency: int | None, processes: int | None, pool: str | None, simulate: bool,
            queues: tuple[str, ...], loglevel: str) -> None:  # fmt: skip
@@ -606,8 +609,8 @@ def worker(settings: Settings, concurrency: int | None, processes: int | None, p
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8787, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8787, show_default=True, help="Port to listen on.")
 @click.option("--delay", type=float, default=1.0, show_default=True, help="Seconds a prediction takes.")
 def simulator(host: str, port: int, delay: float) -> None:
     """Serve the offline Replicate simulator over HTTP."""

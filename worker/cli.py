@@ -519,7 +519,9 @@ def batch(settings: Settings, script: str, inputs: str, out_path: str, account: 
 @pass_settings
 def status(settings: Settings, as_json: bool, timeout: float) -> None:
     """Queue depth per queue (waiting and reserved), workers and their load, jobs finished
-    in the last hour by status, and each account's call rate, 429s and limiter state."""
+    in the last hour by status, the rate limits the workers enforce (as they announce them),
+    and each account's call rate, 429s, limiter state, requests in flight and, where a daily
+    cap is set, predictions created today. Read-only."""
     from worker.status import collect, render
 
     client = connect(settings, as_json)

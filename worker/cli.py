@@ -646,7 +646,8 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
 @cli.command()
 @click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--simulate", is_flag=True, help="Use the offline simulator (also the default without a token).")
-@click.option("--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs the worker runs at once.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 512),
+              help="Jobs each worker process runs at once (one process per CPU; default 100).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="With SCRIPT: print its envelope as JSON.")
 @click.option("--force", is_flag=True, help="With SCRIPT: allow its write operations.")
 @pass_settings
@@ -656,7 +657,9 @@ def up(settings: Settings, script: str | None, simulate: bool, concurrency: int 
     worker, and the simulator when --simulate is given or no REPLICATE_API_TOKEN is set.
 
     With SCRIPT, runs it once through the whole stack, prints its result and stops;
-    without, runs until interrupted (submit from another terminal with `luaq submit`)."""
+    without, runs until interrupted (submit from another terminal with `luaq submit`).
+    Ctrl-C stops gracefully (running jobs finish first); a second Ctrl-C stops at once, and
+    the jobs it cut off run again on the next `luaq up`."""
     from worker.local import run_local_stack
 
     code = run_local_stack(

@@ -141,3 +141,54 @@ def test_runbook_commands_are_real_luaq_commands():
         help_text = CliRunner().invoke(cli, [command, "--help"]).output
         for flag in flags.split():
             assert flag in help_text, f"luaq {command} has no option {flag}"
+
+
+def _help(command: str) -> str:
+    from click.testing import CliRunner
+
+    from worker.cli import cli
+
+    assert command in cli.commands, f"unknown command luaq {command}"
+    return CliRunner().invoke(cli, [command, "--help"]).output
+
+
+FLAG = re.compile(r"(?<![\w-])(--?[a-zA-Z][a-z-]*)")
+
+
+def test_readme_command_table_flags_are_real_options():
+    """Every flag a row of the README's command table names is an option of that command
+    (the submit row's "except --allow-read and --dry-run" names flags it does not have)."""
+    table = (REPO / "README.md").read_text().split("### Commands", 1)[1].split("\nExit status:", 1)[0]
+    rows = [row for row in table.splitlines() if row.startswith("| `luaq ")]
+    assert len(rows) >= 12
+    for row in rows:
+        command = row.split()[2].strip("`")
+        help_text = _help(command)
+        row = row.split("except", 1)[0] if command == "submit" else row
+        for flag in set(FLAG.findall(row)):
+            assert flag in help_text, f"README: luaq {command} has no option {flag}"
+
+
+def test_readme_inline_commands_are_real():
+    """Every `luaq <command> ...` in the README, in its text or its shell examples, names a
+    command and options it has."""
+    readme = (REPO / "README.md").read_text()
+    used = re.findall(r"`luaq ([a-z]+)((?: [^`|]*)?)`", readme)
+    for block in re.findall(r"(?s)```sh\n(.*?)```", readme):
+        used += re.findall(r"(?m)(?:^|[\s/])luaq ([a-z]+)([^#\n]*)", block)
+    assert len(used) > 40
+    for command, rest in used:
+        help_text = _help(command)
+        for flag in FLAG.findall(rest):
+            assert flag in help_text, f"README: luaq {command} has no option {flag}"
+
+
+def test_every_option_says_what_it_does():
+    """`luaq <command> --help` describes each of its options."""
+    import click
+
+    from worker.cli import cli
+
+    missing = [f"luaq {name} {param.opts[0]}" for name, command in cli.commands.items() for param in command.params
+               if isinstance(param, click.Option) and not param.help]  # fmt: skip
+    assert missing == []

@@ -360,7 +360,8 @@ def finish(client: Any, job_id: str, *, as_json: bool, follow: bool, timeout: fl
 
 @cli.command()
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the envelope as one JSON document ({\"job_id\", \"status\"} while it has not finished).")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Wait for the job to finish.")
 @wait_timeout_option
 @pass_settings
@@ -518,7 +519,9 @@ def batch(settings: Settings, script: str, inputs: str, out_path: str, account: 
 @pass_settings
 def status(settings: Settings, as_json: bool, timeout: float) -> None:
     """Queue depth per queue (waiting and reserved), workers and their load, jobs finished
-    in the last hour by status, and each account's call rate, 429s and limiter state."""
+    in the last hour by status, the rate limits the workers enforce (as they announce them),
+    and each account's call rate, 429s, limiter state, requests in flight and, where a daily
+    cap is set, predictions created today. Read-only."""
     from worker.status import collect, render
 
     client = connect(settings, as_json)
@@ -530,25 +533,27 @@ def status(settings: Settings, as_json: bool, timeout: float) -> None:
 
 
 @cli.command()
-@click.option("--live", "which", flag_value="live", help="Liveness only: every worker process consumes.")
-@click.option("--ready", "which", flag_value="ready", help="Readiness only: Redis answers, a process consumes.")
+@click.option("--live", is_flag=True, help="Check liveness: every worker process consumes.")
+@click.option("--ready", is_flag=True, help="Check readiness: Redis answers, a worker process consumes.")
 @click.option("--port", type=click.IntRange(1, 65535), help="The worker's endpoint port (default: LUAQ_METRICS_PORT).")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The worker's endpoint host.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for an answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoint's JSON answers.")
 @pass_settings
-def health(settings: Settings, which: str | None, port: int | None, host: str, timeout: float, as_json: bool) -> None:
+def health(settings: Settings, live: bool, ready: bool, port: int | None, host: str, timeout: float,
+           as_json: bool) -> None:  # fmt: skip
     """Ask a `luaq worker` on this host whether it is live and ready (for exec probes and
-    compose health checks): exit 0 when it is, 1 when not or when it does not answer.
-    Without --live or --ready, both."""
+    compose health checks): exit 0 when every check asked passes, 1 when one fails or the
+    worker does not answer. --live, --ready, or both (also when neither is given)."""
     from worker.health import probe
 
     port = port or settings.metrics_port
     if not port:
         raise UsageProblem("the health endpoint is off (LUAQ_METRICS_PORT=0): pass --port")
     checks = {"live": "/healthz", "ready": "/readyz"}
+    asked = {name for name, wanted in (("live", live), ("ready", ready)) if wanted} or set(checks)
     answers = {name: probe(port, path, host=host, timeout=timeout)
-               for name, path in checks.items() if which in (None, name)}  # fmt: skip
+               for name, path in checks.items() if name in asked}  # fmt: skip
     if as_json:
         print_json({name: body for name, (_, body) in answers.items()})
     else:
@@ -582,7 +587,7 @@ def health(settings: Settings, which: str | None, port: int | None, host: str, t
 )
 @click.option("--simulate", is_flag=True, help="Run every job against the offline simulator.")
 @click.option("--queue", "-Q", "queues", multiple=True, help="Queues to consume (default: luaq).")
-@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.option("--loglevel", "-l", default="INFO", show_default=True, help="Lowest level of the JSON log lines.")
 @pass_settings
 def worker(settings: Settings, concurrency: int | None, processes: int | None, pool: str | None, simulate: bool,
            queues: tuple[str, ...], loglevel: str) -> None:  # fmt: skip
@@ -606,8 +611,8 @@ def worker(settings: Settings, concurrency: int | None, processes: int | None, p
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8787, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8787, show_default=True, help="Port to listen on.")
 @click.option("--delay", type=float, default=1.0, show_default=True, help="Seconds a prediction takes.")
 def simulator(host: str, port: int, delay: float) -> None:
     """Serve the offline Replicate simulator over HTTP."""
@@ -641,7 +646,8 @@ def docs(settings: Settings, page: str | None, query: str | None) -> None:
 @cli.command()
 @click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--simulate", is_flag=True, help="Use the offline simulator (also the default without a token).")
-@click.option("--concurrency", "-c", type=click.IntRange(1, 512), help="Jobs the worker runs at once.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 512),
+              help="Jobs each worker process runs at once (one process per CPU; default 100).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="With SCRIPT: print its envelope as JSON.")
 @click.option("--force", is_flag=True, help="With SCRIPT: allow its write operations.")
 @pass_settings
@@ -651,7 +657,9 @@ def up(settings: Settings, script: str | None, simulate: bool, concurrency: int 
     worker, and the simulator when --simulate is given or no REPLICATE_API_TOKEN is set.
 
     With SCRIPT, runs it once through the whole stack, prints its result and stops;
-    without, runs until interrupted (submit from another terminal with `luaq submit`)."""
+    without, runs until interrupted (submit from another terminal with `luaq submit`).
+    Ctrl-C stops gracefully (running jobs finish first); a second Ctrl-C stops at once, and
+    the jobs it cut off run again on the next `luaq up`."""
     from worker.local import run_local_stack
 
     code = run_local_stack(

@@ -178,13 +178,18 @@ def assess(views: Sequence[ProcessView], *, now: float, timeout: float, supervis
     if redis() is not True:
         ready = Verdict(False, f"Redis {described()}", processes, described())
     elif "consuming" not in states:
-        ready = Verdict(False, "no worker process consumes yet", processes, described())
+        ready = Verdict(False, f"no worker process consumes: {_named_states(processes)}", processes, described())
     else:
         ready = Verdict(True, f"{states.count('consuming')} of {len(states)} worker processes consume", processes,
                         described())  # fmt: skip
     if live.redis is None and redis_state is not None:
         live.redis = described()
     return live, ready
+
+
+def _named_states(processes: Sequence[dict[str, Any]]) -> str:
+    """``w0 (starting), w1 (stalled)``, or ``none running``."""
+    return ", ".join(f"{p['name']} ({p['state']})" for p in processes) or "none running"
 
 
 def redis_pinger(redis_client: Any) -> Callable[[], bool | str]:

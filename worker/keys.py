@@ -11,6 +11,7 @@
     luaq:journal:{job_id}        list    the job's write calls, each recorded before it is sent (JSON, with its attempt)
     luaq:cancels                 set     running jobs asked to stop (their workers poll it)
     luaq:accounts                hash    account name -> until when (ms) a worker said it can run jobs for it
+    luaq:limits:{supervisor}     string  the rate limits one ``luaq worker`` enforces (JSON), expiring unless renewed
     luaq:rate:{account}:{bucket}          string  GCRA theoretical arrival time (ms)
     luaq:rate:{account}:{bucket}:blocked  string  blocked until (ms), after a 429
     luaq:inflight:{account}      zset    in-flight request leases: lease id -> expiry (ms)
@@ -31,6 +32,7 @@ NODE_PREFIX = f"{PREFIX}node:"
 AGENT_PREFIX = f"{PREFIX}agent:"
 CANCELS = f"{PREFIX}cancels"
 ACCOUNTS = f"{PREFIX}accounts"
+LIMITS_PREFIX = f"{PREFIX}limits:"
 
 
 def job(job_id: str) -> str:
@@ -71,3 +73,7 @@ def agent_queued(agent: str) -> str:
 
 def agent_running(agent: str) -> str:
     return f"{AGENT_PREFIX}{agent}:running"
+
+
+def limits(supervisor: str) -> str:
+    return f"{LIMITS_PREFIX}{supervisor}"

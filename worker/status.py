@@ -12,10 +12,18 @@ Where each figure comes from:
   short timeout: a worker busy beyond it does not answer and is missing from the list.
   Load is running jobs over pool processes.
 - **Jobs in the last hour.** The global ``luaq:finished`` stream, by status.
+- **Limits.** The rate limits the workers enforce, as their supervisors announce them
+  (``luaq:limits:*``, :mod:`worker.announce`). When none is announced (no worker running,
+  or only older ones), this process's own ``LUAQ_RATE_LIMITS`` (else Replicate's defaults)
+  stands in, labelled as such: the workers' may differ. Workers that announce different
+  limits are listed; the ones most of them announce are shown.
 - **Accounts.** Integration calls and 429s of the jobs that finished in the last hour
-  (their envelopes' ``integration_calls``), and the shared rate limiter's live state
-  (``luaq:rate:*``): the configured rates, how much of the burst is in use, and any
-  block set after a 429.
+  (their envelopes' ``integration_calls``), and the shared limiter's live state under
+  those limits: per bucket the rate, how much of the burst is in use (``luaq:rate:*``) and
+  any block set after a 429; the requests in flight now against the cap
+  (``luaq:inflight:*``); and, where a daily prediction cap is set, the predictions created
+  today (UTC) against it (``luaq:spend:*``). Accounts appear when they made calls, hold
+  limiter state, or a worker announced them.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import Any
 
 import redis
 
-from . import keys
+from . import announce, keys
 from .app import PRIORITY_STEPS
 from .ratelimit import DEFAULT_RATES, RedisLimiter
 from .settings import Settings
@@ -104,10 +112,31 @@ def recent_finished(client: redis.Redis, since_ms: int, batch: int = 500) -> lis
         start = "(" + chunk[-1][0]
 
 
-def accounts(client: redis.Redis, settings: Settings, finished: list[dict[str, Any]], now_ms: int,
+def enforced_limits(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    """The limits the workers enforce: ``source`` (``workers``; when no worker announced
+    any, ``environment`` for this process's ``LUAQ_RATE_LIMITS`` or ``defaults``),
+    ``workers`` (who announced ``rate_limits``), ``rate_limits`` (a :mod:`worker.announce`
+    document) and ``disagreeing`` (the other workers and the different limits they announced)."""
+    announced = announce.announced_limits(client)
+    if not announced:
+        # What this process would enforce: its LUAQ_RATE_LIMITS, else luaq's defaults.
+        return {"source": "environment" if settings.rate_limits else "defaults", "workers": [],
+                "rate_limits": announce.limits_document(settings.rate_limits), "disagreeing": []}  # fmt: skip
+    groups: dict[str, list[str]] = {}
+    for worker, document in announced.items():
+        groups.setdefault(json.dumps(document, sort_keys=True), []).append(worker)
+    # The limits most workers announce first; a tie goes to the lowest worker name.
+    ranked = sorted(groups.items(), key=lambda group: (-len(group[1]), group[1][0]))
+    (main, workers), others = ranked[0], ranked[1:]
+    return {"source": "workers", "workers": workers, "rate_limits": json.loads(main),
+            "disagreeing": [{"workers": names, "rate_limits": json.loads(doc)} for doc, names in others]}  # fmt: skip
+
+
+def accounts(client: redis.Redis, limits: dict[str, Any], finished: list[dict[str, Any]], now_ms: int,
              server_now_ms: int) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Per account: calls and 429s of the last hour's jobs, calls/min over the last five
-    minutes, and the rate limiter's state per bucket."""
+    minutes, and under ``limits`` (:func:`enforced_limits`) the limiter's state per bucket,
+    the requests in flight and, where capped, today's predictions."""
     result: dict[str, dict[str, Any]] = {}
 
     def entry(account: str) -> dict[str, Any]:
@@ -123,12 +152,10 @@ def accounts(client: redis.Redis, settings: Settings, finished: list[dict[str, A
                 account["calls_per_minute"] += 60.0 / RECENT_SECONDS
             if call.get("http_status") == 429:
                 account["rate_limited_429_last_hour"] += 1
-    limiter = RedisLimiter(client, settings.rate_limits)
-    for key in client.scan_iter(f"{keys.PREFIX}rate:*", count=1000):
-        parts = key.split(":")
-        if len(parts) not in (4, 5) or parts[3] not in DEFAULT_RATES:
-            continue
-        entry(parts[2])
+    for name in _accounts_in_redis(client, now_ms):
+        entry(name)
+    limiter = RedisLimiter(client, announce.parsed(limits["rate_limits"]))
+    today = server_now_ms // 86_400_000  # the UTC day number, as the daily cap counts it
     for name, account in result.items():
         for bucket in DEFAULT_RATES:
             rate = limiter.rate(name, bucket)
@@ -139,8 +166,33 @@ def accounts(client: redis.Redis, settings: Settings, finished: list[dict[str, A
                 "burst_in_use": min(rate.burst, round(ahead_ms / rate.interval_ms, 1)),
                 "blocked_for_seconds": round(max(0, int(blocked or 0) - server_now_ms) / 1000, 1),
             }  # fmt: skip
+        # Leases past their expiry belong to crashed workers: the limiter no longer counts them.
+        in_flight = client.zcount(keys.in_flight(name), f"({server_now_ms}", "+inf")
+        account["in_flight"] = {"now": in_flight, "cap": limiter.in_flight_cap(name)}
+        cap = limiter.daily_predictions_cap(name)
+        if cap is None:
+            account["daily_predictions"] = None
+        else:
+            day, count = client.hmget(keys.daily_spend(name), ["day", "predictions"])
+            created = int(count or 0) if day is not None and int(day) == today else 0
+            account["daily_predictions"] = {"today": created, "cap": cap}
         account["calls_per_minute"] = round(account["calls_per_minute"], 1)
     return dict(sorted(result.items()))
+
+
+def _accounts_in_redis(client: redis.Redis, now_ms: int) -> set[str]:
+    """Accounts with limiter state (rate, in-flight or daily keys) or announced by a live worker."""
+    names: set[str] = set()
+    for key in client.scan_iter(f"{keys.PREFIX}rate:*", count=1000):  # luaq:rate:{account}:{bucket}[:blocked]
+        parts = key.split(":")
+        if len(parts) in (4, 5) and parts[3] in DEFAULT_RATES:
+            names.add(parts[2])
+    for key in client.scan_iter(f"{keys.PREFIX}inflight:*", count=1000):  # luaq:inflight:{account}
+        names.add(key.split(":", 2)[2])
+    for key in client.scan_iter(f"{keys.PREFIX}spend:*:daily", count=1000):  # luaq:spend:{account}:daily
+        names.add(key.split(":")[2])
+    names.update(name for name, until in client.hgetall(keys.ACCOUNTS).items() if int(until) > now_ms)
+    return names
 
 
 def collect(client: redis.Redis, app: Any, settings: Settings, *, inspect_timeout: float = 1.0,
@@ -152,6 +204,7 @@ def collect(client: redis.Redis, app: Any, settings: Settings, *, inspect_timeou
     depths = queue_depths(client, settings.queues)  # first: the closest to one moment
     finished = recent_finished(client, now_ms - WINDOW_SECONDS * 1000)
     by_status = Counter(str(item["status"]) for item in finished)
+    limits = enforced_limits(client, settings)
     try:
         found: list[dict[str, Any]] | None = workers(app, inspect_timeout) if app is not None else None
         workers_error = None
@@ -162,7 +215,8 @@ def collect(client: redis.Redis, app: Any, settings: Settings, *, inspect_timeou
         "workers": found,
         "workers_error": workers_error,
         "jobs_last_hour": dict(sorted(by_status.items())),
-        "accounts": accounts(client, settings, finished, now_ms, server_now_ms),
+        "limits": limits,
+        "accounts": accounts(client, limits, finished, now_ms, server_now_ms),
     }
 
 
@@ -187,15 +241,38 @@ def render(status: dict[str, Any]) -> str:
     detail = ", ".join(f"{count} {name}" for name, count in jobs.items()) or "none"
     lines.append(f"JOBS FINISHED IN THE LAST HOUR  {total}: {detail}")
     lines.append("")
-    lines.append("ACCOUNT        CALLS/MIN  CALLS/1H  429s/1H  CREATE (limit, burst used, blocked)  OTHER")
+    lines.append(f"LIMITS  {_limits_source(status['limits'])}")
+    lines.append("ACCOUNT        CALLS/MIN  CALLS/1H  429s/1H  CREATE (limit, burst used, blocked)  "
+                 "OTHER                        IN FLIGHT  CREATED TODAY")  # fmt: skip
     for name, account in status["accounts"].items():
         buckets = []
         for bucket in ("create", "other"):
             b = account["buckets"][bucket]
             blocked = f", blocked {b['blocked_for_seconds']:g}s" if b["blocked_for_seconds"] else ""
             buckets.append(f"{b['per_minute']:g}/min, {b['burst_in_use']:g}/{b['burst']}{blocked}")
+        in_flight = f"{account['in_flight']['now']}/{account['in_flight']['cap']}"
+        daily = account["daily_predictions"]
+        today = "no cap" if daily is None else f"{daily['today']}/{daily['cap']}"
         lines.append(f"{name:<14} {account['calls_per_minute']:>9g} {account['calls_last_hour']:>9} "
-                     f"{account['rate_limited_429_last_hour']:>8}  {buckets[0]:<36} {buckets[1]}")  # fmt: skip
+                     f"{account['rate_limited_429_last_hour']:>8}  {buckets[0]:<36} {buckets[1]:<28} "
+                     f"{in_flight:<10} {today}")  # fmt: skip
     if not status["accounts"]:
         lines.append("(no calls in the last hour)")
     return "\n".join(lines)
+
+
+def _limits_source(limits: dict[str, Any]) -> str:
+    """Where the limits shown come from, in words."""
+    if limits["source"] == "environment":
+        return "no worker announced its limits: showing this shell's LUAQ_RATE_LIMITS (the workers' may differ)"
+    if limits["source"] == "defaults":
+        return "no worker announced its limits: showing luaq's defaults (the workers' may differ)"
+    text = f"announced by {_workers(limits['workers'])}"
+    for other in limits["disagreeing"]:
+        text += f"; other limits from {_workers(other['workers'])}: {json.dumps(other['rate_limits'])}"
+    return text
+
+
+def _workers(names: list[str], shown: int = 3) -> str:
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} worker{'s' if len(names) != 1 else ''} ({listed})"

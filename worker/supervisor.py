@@ -24,9 +24,10 @@ stopping its process — the watchdog and this supervisor provide:
 - a process that grew past ``LUAQ_WORKER_MAX_MEMORY_MB`` is drained (warm shutdown: it
   finishes its jobs, takes no new ones) while a replacement starts;
 - every few seconds, running jobs whose lease ran out anywhere (a whole host lost) are
-  claimed and queued again (:meth:`worker.store.JobStore.claim_orphans`), and the
-  accounts this worker can run jobs for are announced, so that submitters reject a job
-  naming an account no worker knows (:meth:`worker.store.JobStore.announce_accounts`).
+  claimed and queued again (:meth:`worker.store.JobStore.claim_orphans`), and this
+  worker announces the accounts it can run jobs for, so that submitters reject a job
+  naming an account no worker knows (:meth:`worker.store.JobStore.announce_accounts`),
+  and the rate limits it enforces, which ``luaq status`` shows (:mod:`worker.announce`).
 
 Its Redis client retries a dropped connection for about 30 s, and a round that fails
 anyway is logged and tried again: a Redis restart never ends the supervisor, and the
@@ -54,7 +55,7 @@ from typing import Any
 
 import structlog
 
-from . import health
+from . import announce, health
 from . import metrics as luaq_metrics
 from .job import JobRequest, JobStatus, stuck_envelope
 from .settings import Settings
@@ -66,6 +67,7 @@ log = structlog.get_logger("luaq.supervisor")
 HEARTBEAT_TIMEOUT_SECONDS = 15.0
 REAP_INTERVAL_SECONDS = 5.0
 ACCOUNTS_TTL_SECONDS = 60.0
+LIMITS_TTL_SECONDS = 20.0  # a stopped worker's limits leave `luaq status` soon (a clean stop withdraws them)
 POLL_SECONDS = 0.2
 
 
@@ -149,6 +151,7 @@ class Supervisor:
         # Under prefork, Celery runs the processes: one child, Celery's pool master.
         self._count = settings.worker_processes if settings.worker_pool == "threads" else 1
         self._host = socket.gethostname()
+        self.name = f"luaq-{os.getpid()}@{self._host}"  # its worker processes are luaq-{pid}-{index}@{host}
         self._loop_beat = time.monotonic()
         self._endpoint: health.Endpoint | None = None
 
@@ -173,6 +176,10 @@ class Supervisor:
         finally:
             if self._endpoint is not None:
                 self._endpoint.stop()
+            try:
+                announce.withdraw_limits(self.store.redis, self.name)
+            except Exception:
+                log.exception("supervisor.withdraw_failed")
         log.info("supervisor.stopped")
         return 0
 
@@ -247,6 +254,8 @@ class Supervisor:
             self._next_reap = now + REAP_INTERVAL_SECONDS
             try:
                 self.store.announce_accounts(self.account_names(), ttl_seconds=ACCOUNTS_TTL_SECONDS)
+                announce.announce_limits(self.store.redis, self.name, self.settings.rate_limits,
+                                         ttl_seconds=LIMITS_TTL_SECONDS)  # fmt: skip
                 self.requeue_orphans()
             except Exception:
                 log.exception("supervisor.reap_failed")

@@ -70,9 +70,17 @@ def test_a_starting_process_gets_the_timeout_to_begin_consuming():
     """A new process that has not consumed yet is starting (live) for the startup grace, then stalled."""
     live, ready, _ = judge([view("w0", beat=0.0, started=NOW - STARTUP_SECONDS + 1)])
     assert live.ok and not ready.ok
-    assert ready.reason == "no worker process consumes yet"
+    assert ready.reason == "no worker process consumes: w0 (starting)"
     live, _, _ = judge([view("w0", beat=0.0, started=NOW - STARTUP_SECONDS - 1, heartbeat=NOW)])
     assert not live.ok
+
+
+def test_readiness_names_the_state_of_each_process_when_none_consumes():
+    """With every consumer stalled (say, cancelled) and none starting, readiness says so plainly, naming each."""
+    _, ready, _ = judge([view("w0", beat=NOW - TIMEOUT - 1), view("w1", beat=NOW - TIMEOUT - 5)])
+    assert not ready.ok
+    assert ready.reason == "no worker process consumes: w0 (stalled), w1 (stalled)"
+    assert "yet" not in ready.reason
 
 
 def test_silent_consumers_while_redis_is_down_stay_live_but_not_ready():
@@ -199,6 +207,23 @@ def test_luaq_health_exits_0_when_live_and_1_when_not(endpoint, monkeypatch):
     assert json.loads(result.output)["ready"]["status"] == "failing"
     state["live"] = Verdict(False, "not consuming")
     assert runner.invoke(cli, ["health", "--live", "--port", str(server.port)]).exit_code == 1
+
+
+def test_luaq_health_live_and_ready_together_checks_both(endpoint, monkeypatch):
+    """`luaq health --live --ready` asks both endpoints and fails when either fails, in either order."""
+    server, state = endpoint
+    monkeypatch.setenv("LUAQ_METRICS_PORT", str(server.port))
+    runner = CliRunner()
+    for flags in (["--live", "--ready"], ["--ready", "--live"]):
+        result = runner.invoke(cli, ["health", *flags])
+        assert result.exit_code == 1
+        assert "live: ok: fine" in result.output and "ready: FAILING" in result.output
+    state["ready"] = Verdict(True, "1 of 1 worker processes consume")
+    state["live"] = Verdict(False, "not consuming")
+    result = runner.invoke(cli, ["health", "--live", "--ready", "--json"])
+    assert result.exit_code == 1
+    assert {name: body["status"] for name, body in json.loads(result.output).items()} == {
+        "live": "failing", "ready": "ok"}  # fmt: skip
 
 
 def test_luaq_health_with_the_endpoint_off_is_a_usage_error(monkeypatch):

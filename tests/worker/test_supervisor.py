@@ -55,3 +55,19 @@ def test_after_a_hang_the_jobs_past_their_wall_clock_are_recorded_as_stuck(store
     late = store.get("late")
     assert late.status.value == "limit_exceeded" and late.envelope["error"]["limit"] == "wall_clock"
     assert [args[0] for _name, args, _options in supervisor.app.sent] == ["fine"]
+
+
+def test_the_supervisor_announces_the_limits_it_enforces_under_its_own_name(store):
+    """Each round announces this worker's rate limits under its own name; they read back
+    as the limits its processes enforce."""
+    from worker.announce import announced_limits, parsed
+    from worker.ratelimit import RedisLimiter, parse_rates
+
+    rates = parse_rates('{"*": {"create": [6, 1], "in_flight": 5}, "default": {"daily_predictions": 8}}')
+    supervisor = Supervisor(replace(store.settings, rate_limits=rates), ["luaq"], store=store, app=FakeApp())
+    supervisor.check()
+    [(name, document)] = announced_limits(store.redis).items()
+    assert name == supervisor.name and name.startswith("luaq-")
+    limiter = RedisLimiter(store.redis, parsed(document))
+    assert limiter.rate("default", "create").per_minute == 6 and limiter.in_flight_cap("work") == 5
+    assert limiter.daily_predictions_cap("default") == 8

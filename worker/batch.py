@@ -60,14 +60,24 @@ class BadLine:
     reason: str
 
 
+def jsonl_lines(text: str) -> list[str]:
+    r"""The lines of a JSONL text, split at "\n" only (a "\r" before it dropped): not at the
+    other line breaks :meth:`str.splitlines` knows (U+2028, U+2029, U+0085, \x0b, \x0c,
+    \x1c-\x1e), which a JSON string may hold raw."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def read_inputs(path: Path) -> list[BatchInput | BadLine]:
     """Every non-blank line of a JSONL file, parsed: an input, or why it is malformed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # bytes: no newline translation, "\r" stays inside a line
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchError(f"cannot read inputs {str(path)!r}: {exc}") from None
     items: list[BatchInput | BadLine] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(jsonl_lines(text), start=1):
         if not raw.strip():
             continue
         try:
@@ -117,7 +127,7 @@ def load_done(out_path: Path, key: str) -> dict[int, Written]:
             handle.truncate(cut)
         data = data[:cut]
     done: dict[int, Written] = {}
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+    for number, raw in enumerate(jsonl_lines(data.decode("utf-8", errors="replace")), start=1):
         if not raw.strip():
             continue
         try:

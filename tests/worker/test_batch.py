@@ -34,6 +34,31 @@ def test_inputs_are_objects_and_malformed_lines_are_named(tmp_path):
     assert items[3] == BatchInput(5, {"n": 2})
 
 
+def test_inputs_split_at_newlines_only(tmp_path):
+    """A raw U+2028 (or U+0085, \\x1e ...) in a JSON string stays in its line, so later line numbers hold; CRLF works."""
+    path = tmp_path / "in.jsonl"
+    texts = ["a\u2028b", "c\u2029d", "e\x85f"]
+    lines = [json.dumps({"text": text}, ensure_ascii=False) for text in texts]
+    path.write_bytes(("\r\n".join(lines) + '\n{"text": "\x1e"}\n{"n": 5}').encode())
+    items = read_inputs(path)
+    assert items[:3] == [BatchInput(number, {"text": text}) for number, text in enumerate(texts, start=1)]
+    assert isinstance(items[3], BadLine) and items[3].line == 4  # a raw control character is not JSON
+    assert items[4] == BatchInput(5, {"n": 5})  # a last line without "\n"
+    assert len(items) == 5
+
+
+def test_results_holding_unicode_line_separators_are_read_back(tmp_path):
+    """An output with U+2028 written raw (ensure_ascii=False) is one result, not a broken line."""
+    key = batch_key(TEMPLATE)
+    out = tmp_path / "out.jsonl"
+    record = {"job_id": f"batch-{key}-1-abc", "line": 1, "status": "succeeded", "success": True,
+              "output": "one\u2028two\u2029three\x85\x1c\x1d\x1e\x0b\x0c"}  # fmt: skip
+    out.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert "\u2028" in out.read_text(encoding="utf-8")
+    done = load_done(out, key)
+    assert list(done) == [1] and done[1].success
+
+
 def test_job_ids_depend_on_script_options_line_and_input():
     """The same script, line and input give the same valid job id; changing any of them changes it."""
     key = batch_key(TEMPLATE)

@@ -275,7 +275,7 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
     good = [item for item in inputs if isinstance(item, BatchInput)]
     progress = Progress(total=len(good), started=clock())
     for item in bad:
-        display.message(f"luaq: {item.line}: {item.reason}; skipped")
+        display.message(f"luaq: line {item.line}: {item.reason}; skipped")
     todo: list[BatchInput] = []
     for item in good:
         job_id = job_id_for(key, item)
@@ -285,7 +285,9 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
             progress.count(written.status, written.success)
         else:
             if item.line in done:
-                display.message(f"luaq: {item.line}: the input changed since its result was written; running it again")
+                display.message(
+                    f"luaq: line {item.line}: the input changed since its result was written; running it again"
+                )
             todo.append(item)
     in_flight: dict[str, BatchInput] = {}
     redis = client.store.redis
@@ -303,7 +305,7 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
                     except SubmissionError as exc:
                         bad.append(BadLine(item.line, f"rejected: {exc}"))
                         progress.total -= 1
-                        display.message(f"luaq: {item.line}: rejected: {exc}; skipped")
+                        display.message(f"luaq: line {item.line}: rejected: {exc}; skipped")
                         continue
                     in_flight[job_id] = item
                 progress.running = len(in_flight)

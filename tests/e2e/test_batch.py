@@ -96,7 +96,7 @@ def test_batch_resumes_after_an_interrupt_without_running_any_input_twice(worker
         client.close()
 
     for line in BAD_LINES:
-        assert f"luaq: {line}: " in second.stderr, second.stderr
+        assert f"luaq: line {line}: " in second.stderr, second.stderr
     assert "not valid JSON" in second.stderr and "must be a JSON object" in second.stderr
     summary = second.stderr.strip().splitlines()[-1]
     assert "496 inputs, 494 succeeded, 2 failed (2 failed)" in summary, summary

@@ -27,8 +27,10 @@ import hashlib
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -144,24 +146,34 @@ def load_done(out_path: Path, key: str) -> dict[int, Written]:
     return done
 
 
+class Source(StrEnum):
+    """Where an input's result came from; the summary counts each."""
+
+    OUT = "out"  # already in --out when the run started
+    REUSED = "reused"  # its job had finished in an earlier run: read back from Redis, not run
+    WAITED = "waited"  # its job was submitted by an earlier run, not yet finished: waited for
+    RAN = "ran"  # submitted by this run
+
+
 @dataclass
 class Progress:
     """Counts for the progress line and the summary; ``clock`` is monotonic seconds."""
 
     total: int
-    already: int = 0  # results found in --out at the start (counted in succeeded/failed too)
     succeeded: int = 0
     failed: int = 0
     running: int = 0  # this batch's jobs submitted and not yet finished
     bad: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)  # the statuses of the failures
+    by_source: Counter[Source] = field(default_factory=Counter)
     started: float = 0.0
 
     @property
     def done(self) -> int:
         return self.succeeded + self.failed
 
-    def count(self, status: str, success: bool) -> None:
+    def count(self, status: str, success: bool, source: Source) -> None:
+        self.by_source[source] += 1
         if success:
             self.succeeded += 1
         else:
@@ -169,9 +181,10 @@ class Progress:
             self.by_status[status] = self.by_status.get(status, 0) + 1
 
     def rate(self, now: float) -> float:
-        """Jobs finished per second by this run."""
+        """Jobs finished per second by this run (results read back are not counted)."""
         elapsed = now - self.started
-        return (self.done - self.already) / elapsed if elapsed > 0 else 0.0
+        ran = self.done - self.by_source[Source.OUT] - self.by_source[Source.REUSED]
+        return ran / elapsed if elapsed > 0 else 0.0
 
     def eta(self, now: float) -> float | None:
         rate = self.rate(now)
@@ -247,11 +260,14 @@ class BatchResult:
 
     def summary(self, out_path: Path) -> str:
         p = self.progress
-        statuses = ", ".join(f"{count} {status}" for status, count in sorted(p.by_status.items()))
-        parts = [f"batch finished in {self.seconds:.1f} s: {p.total} inputs, {p.succeeded} succeeded, "
-                 f"{p.failed} failed" + (f" ({statuses})" if statuses else "")]  # fmt: skip
-        if p.already:
-            parts.append(f"{p.already} of them were already in {out_path}, {p.done - p.already} ran now")
+        failed = f"{p.failed} failed"
+        if set(p.by_status) - {JobStatus.FAILED.value}:  # only when the statuses say more than "failed"
+            failed += " (" + ", ".join(f"{count} {status}" for status, count in sorted(p.by_status.items())) + ")"
+        parts = [f"batch finished in {self.seconds:.1f} s: {p.total} inputs, {p.succeeded} succeeded, {failed}"]
+        sources = {Source.OUT: f"already in {out_path}", Source.REUSED: "finished in an earlier run (read back)",
+                   Source.WAITED: "submitted by an earlier run (waited for)", Source.RAN: "ran now"}  # fmt: skip
+        parts.append(", ".join(f"{p.by_source[source]} {text}" for source, text in sources.items()
+                               if p.by_source[source] or source is Source.RAN))  # fmt: skip
         if self.bad_lines:
             parts.append(f"{len(self.bad_lines)} malformed line(s) skipped: "
                          + ", ".join(str(b.line) for b in self.bad_lines[:20])
@@ -276,46 +292,45 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
     progress = Progress(total=len(good), started=clock())
     for item in bad:
         display.message(f"luaq: line {item.line}: {item.reason}; skipped")
-    todo: list[BatchInput] = []
+    todo: list[tuple[BatchInput, str]] = []
     for item in good:
         job_id = job_id_for(key, item)
         written = done.get(item.line)
         if written is not None and written.job_id == job_id:
-            progress.already += 1
-            progress.count(written.status, written.success)
+            progress.count(written.status, written.success, Source.OUT)
         else:
             if item.line in done:
                 display.message(
                     f"luaq: line {item.line}: the input changed since its result was written; running it again"
                 )
-            todo.append(item)
-    in_flight: dict[str, BatchInput] = {}
+            todo.append((item, job_id))
     redis = client.store.redis
-    queue = list(reversed(todo))
+    in_flight, queue = _find_submitted(redis, todo)
+    queue.reverse()
     with open(out_path, "a", encoding="utf-8") as out:
         try:
             while queue or in_flight:
                 if should_stop():
                     raise BatchInterrupted
                 while queue and len(in_flight) < concurrency and not should_stop():
-                    item = queue.pop()
-                    job_id = job_id_for(key, item)
+                    item, job_id = queue.pop()
                     try:
-                        client.submit({**template, "args": item.args, "job_id": job_id})
+                        submitted = client.submit({**template, "args": item.args, "job_id": job_id})
                     except SubmissionError as exc:
                         bad.append(BadLine(item.line, f"rejected: {exc}"))
                         progress.total -= 1
                         display.message(f"luaq: line {item.line}: rejected: {exc}; skipped")
                         continue
-                    in_flight[job_id] = item
+                    # Not created: another submitter got there between the lookup and now.
+                    in_flight[job_id] = (item, Source.RAN if submitted.created else Source.WAITED)
                 progress.running = len(in_flight)
                 display.update(progress)
                 finished = _collect_finished(client, redis, list(in_flight))
                 for job_id, envelope in finished:
-                    item = in_flight.pop(job_id)
+                    item, source = in_flight.pop(job_id)
                     out.write(json.dumps({**envelope, "line": item.line}, ensure_ascii=False) + "\n")
                     out.flush()
-                    progress.count(str(envelope.get("status")), bool(envelope.get("success")))
+                    progress.count(str(envelope.get("status")), bool(envelope.get("success")), source)
                 progress.running = len(in_flight)
                 if not finished and in_flight:
                     display.update(progress)
@@ -326,6 +341,24 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
             display.clear()
     progress.bad = len(bad)
     return BatchResult(progress, clock() - progress.started, sorted(bad, key=lambda b: b.line))
+
+
+def _find_submitted(redis: Any, todo: list[tuple[BatchInput, str]]
+                    ) -> tuple[dict[str, tuple[BatchInput, Source]], list[tuple[BatchInput, str]]]:  # fmt: skip
+    """Split ``todo`` (inputs and their job ids) into the jobs an earlier run submitted
+    (finished: ``REUSED``, else ``WAITED``) and the jobs still to submit, in one round trip."""
+    with redis.pipeline(transaction=False) as pipe:
+        for _, job_id in todo:
+            pipe.hget(keys.job(job_id), "status")
+        statuses = pipe.execute()
+    in_flight: dict[str, tuple[BatchInput, Source]] = {}
+    queue: list[tuple[BatchInput, str]] = []
+    for (item, job_id), status in zip(todo, statuses, strict=True):
+        if status is None:
+            queue.append((item, job_id))
+        else:
+            in_flight[job_id] = (item, Source.REUSED if status in FINAL_STATUSES else Source.WAITED)
+    return in_flight, queue
 
 
 def _collect_finished(client: Any, redis: Any, job_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:

@@ -1,9 +1,13 @@
-"""`luaq batch`'s pieces without workers: inputs, job ids, the results file, the progress line."""
+"""`luaq batch` without workers: inputs, job ids, the results file, resuming (on fakeredis,
+jobs finished by the test), the progress line and the summary."""
 
 from __future__ import annotations
 
 import io
 import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,16 +15,83 @@ from worker.batch import (
     BadLine,
     BatchError,
     BatchInput,
+    BatchResult,
     Progress,
     ProgressDisplay,
+    Source,
     batch_key,
     job_id_for,
     load_done,
     read_inputs,
+    run_batch,
 )
-from worker.job import JOB_ID_PATTERN
+from worker.client import Submitted
+from worker.job import JOB_ID_PATTERN, JobRequest, JobStatus, failure_envelope
 
 TEMPLATE = {"script": "return job.args.n", "account": "default", "allow_writes": False, "limits": {}}
+KEY = batch_key(TEMPLATE)
+
+
+def finish(store, job_id: str) -> None:
+    """End a stored job as the test script would: ``{"fail": true}`` fails."""
+    args = store.get(job_id).request["args"]
+    if args.get("fail"):
+        envelope = failure_envelope(job_id, JobStatus.FAILED, "error", "asked to fail")
+    else:
+        envelope = {"job_id": job_id, "status": "succeeded", "success": True, "result": [args.get("n")]}
+    store.finish(job_id, envelope["status"], envelope, attempt=0, holder_only=False)
+
+
+class FakeClient:
+    """What run_batch needs of a LuaqClient, over the fakeredis store: a job created by
+    ``submit`` finishes at once, or with ``instant=False`` stays queued until
+    :meth:`finish_queued` (run_batch's ``sleep`` in these tests). ``created`` lists the
+    jobs submissions created."""
+
+    def __init__(self, store, settings, *, instant: bool = True) -> None:
+        self.store, self.settings, self.instant = store, settings, instant
+        self.created: list[str] = []
+        self.queued: list[str] = []
+
+    def submit(self, submission: dict[str, Any]) -> Submitted:
+        request = JobRequest.from_dict(submission, self.settings)
+        created = self.store.create(request)
+        if created:
+            self.created.append(request.job_id)
+            self.queued.append(request.job_id)
+            if self.instant:
+                self.finish_queued()
+        return Submitted(request.job_id, created)
+
+    def submitted_earlier(self, job_id: str, args: dict[str, Any], *, finished: bool) -> None:
+        """A job as an earlier run left it: finished, or still queued."""
+        self.store.create(JobRequest.from_dict({**TEMPLATE, "args": args, "job_id": job_id}, self.settings))
+        self.queued.append(job_id)
+        if finished:
+            self.finish_queued()
+
+    def finish_queued(self) -> None:
+        for job_id in self.queued:
+            finish(self.store, job_id)
+        self.queued.clear()
+
+
+def write_lines(path: Path, *lines: Any) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def run(client: FakeClient, inputs: Path, out: Path, **options: Any) -> tuple[BatchResult, str]:
+    """One ``luaq batch`` run; returns its result and what it wrote on stderr."""
+    stderr = io.StringIO()
+    options.setdefault("sleep", lambda seconds: client.finish_queued())
+    result = run_batch(client, TEMPLATE, read_inputs(inputs), out, concurrency=4,
+                       display=ProgressDisplay(stderr, is_tty=False), **options)  # fmt: skip
+    return result, stderr.getvalue()
+
+
+def results(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def test_inputs_are_objects_and_malformed_lines_are_named(tmp_path):
@@ -61,7 +132,7 @@ def test_results_holding_unicode_line_separators_are_read_back(tmp_path):
 
 def test_job_ids_depend_on_script_options_line_and_input():
     """The same script, line and input give the same valid job id; changing any of them changes it."""
-    key = batch_key(TEMPLATE)
+    key = KEY
     same = job_id_for(batch_key(dict(TEMPLATE)), BatchInput(3, {"n": 1}))
     assert job_id_for(key, BatchInput(3, {"n": 1})) == same
     assert JOB_ID_PATTERN.fullmatch(same)
@@ -88,6 +159,49 @@ def test_results_of_another_batch_are_refused(tmp_path):
     out.write_text(json.dumps({"job_id": "batch-0000000000000000-1-abc", "line": 1}) + "\n")
     with pytest.raises(BatchError, match="another batch"):
         load_done(out, batch_key(TEMPLATE))
+
+
+def test_a_fresh_batch_runs_every_input_and_names_malformed_lines(store, settings, tmp_path):
+    """Every good line runs once; a bad one is reported as "line N"; one plain failure reads "1 failed"."""
+    client = FakeClient(store, settings)
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, "{oops", {"n": 2, "fail": True}, {"n": 3})
+    out = tmp_path / "out.jsonl"
+    result, stderr = run(client, inputs, out)
+    assert "luaq: line 2: not valid JSON" in stderr
+    assert sorted(r["line"] for r in results(out)) == [1, 3, 4]
+    assert len(client.created) == 3 and not result.ok
+    summary = result.summary(out)
+    assert summary.startswith("batch finished in ")
+    assert summary.endswith(": 3 inputs, 2 succeeded, 1 failed; 3 ran now; 1 malformed line(s) skipped: 2")
+
+
+def test_a_resume_counts_results_in_out_jobs_reused_jobs_waited_for_and_jobs_run(store, settings, tmp_path):
+    """Each input's result comes from one place, and the summary counts each place; only the new input runs."""
+    client = FakeClient(store, settings, instant=False)
+    out = tmp_path / "out.jsonl"
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2}, {"n": 3}, {"n": 4})
+    items = read_inputs(inputs)
+    run(client, write_lines(tmp_path / "first.jsonl", {"n": 1}), out)  # its result is in --out
+    client.submitted_earlier(job_id_for(KEY, items[1]), items[1].args, finished=True)
+    client.submitted_earlier(job_id_for(KEY, items[2]), items[2].args, finished=False)
+    client.created.clear()
+
+    result, _ = run(client, inputs, out)
+    assert client.created == [job_id_for(KEY, items[3])]
+    assert sorted(r["line"] for r in results(out)) == [1, 2, 3, 4]
+    assert result.ok
+    assert result.progress.by_source == Counter({Source.OUT: 1, Source.REUSED: 1, Source.WAITED: 1, Source.RAN: 1})
+    assert result.summary(out).endswith(
+        f": 4 inputs, 4 succeeded, 0 failed; 1 already in {out}, 1 finished in an earlier run (read back), "
+        "1 submitted by an earlier run (waited for), 1 ran now"
+    )
+
+
+def test_the_summary_breaks_failures_down_only_when_that_says_more():
+    plain = BatchResult(Progress(total=3, succeeded=1, failed=2, by_status={"failed": 2}), 1.0, [])
+    assert "3 inputs, 1 succeeded, 2 failed;" in plain.summary(Path("out.jsonl"))
+    mixed = BatchResult(Progress(total=3, succeeded=1, failed=2, by_status={"failed": 1, "lost": 1}), 1.0, [])
+    assert "3 inputs, 1 succeeded, 2 failed (1 failed, 1 lost);" in mixed.summary(Path("out.jsonl"))
 
 
 def test_progress_redraws_one_line_on_a_terminal_and_prints_lines_otherwise():

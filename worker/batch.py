@@ -2,19 +2,26 @@
 
     luaq batch SCRIPT.lua INPUTS.jsonl --out RESULTS.jsonl [--account NAME] [--concurrency N]
 
-Each non-blank input line is a JSON object, the job's ``args``. Each result line is that
-job's envelope plus ``"line"``, the input's line number (1-based), written as soon as the
-job finishes, so the results file is in finishing order.
+Each non-blank input line (lines end at "\\n", nowhere else) is a JSON object, the job's
+``args``. Each result line is that job's envelope plus ``"line"``, the input's line number
+(1-based) when the job ran, written as soon as the job finishes, so the results file is in
+finishing order.
 
-Resuming rests on two things. A job's id is derived from what the job is: the batch key
-(a hash of the script, the account and every other submission option), the line number
-and a hash of the line's input (``batch-<key>-<line>-<input hash>``). And the job id is
-luaq's idempotency key. So a re-run of the same command skips every line whose result is
-already in ``--out``, and a line whose job was submitted before the interruption but had
-not finished is not submitted again: the re-run finds the job (queued, running or
-finished) by its id and waits for it. Only a line whose input changed runs again. Results
-of a different batch in ``--out`` (another script or options) are refused rather than
-mixed in.
+Resuming rests on two things. A job's id says what the job is, not where its line is: the
+batch key (a hash of the script, the account and every other submission option), a hash of
+the input and its occurrence among identical inputs (1 for the first, in line order):
+``batch-<key>-<input hash>-<occurrence>``. And the job id is luaq's idempotency key. So a
+re-run of the same command skips every input whose result is already in ``--out``, and an
+input whose job was submitted before the interruption is not submitted again: the re-run
+finds the job by its id and reads its result (it had finished) or waits for it (it had
+not). Inserting, removing or moving lines changes no other input's job; an edited line is
+a new input and runs. Results of a different batch in ``--out`` (another script or
+options) are refused rather than mixed in.
+
+Results and jobs of an older luaq, whose ids named the line (``batch-<key>-<line>-<input
+hash>``), still resume: such a result counts for the input now at its line when that input
+is unchanged, and such a job still in Redis (submitted, result not yet written) is waited
+for, not submitted again.
 
 Malformed lines (not JSON, not an object, rejected as a submission) are reported on stderr
 with their line number and skipped. ``--concurrency`` bounds how many of this batch's jobs
@@ -26,11 +33,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -52,8 +61,21 @@ class BatchInterrupted(Exception):
 
 @dataclass(frozen=True)
 class BatchInput:
+    """A well-formed input line. ``occurrence`` numbers identical inputs of the file in line
+    order (1 for the first), so that each has a job of its own."""
+
     line: int
     args: dict[str, Any]
+    occurrence: int = 1
+
+    @cached_property
+    def digest(self) -> str:
+        return _digest(self.args)
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        """What the input's job and results are known by: its hash and its occurrence."""
+        return self.digest[:16], self.occurrence
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,7 @@ def read_inputs(path: Path) -> list[BatchInput | BadLine]:
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchError(f"cannot read inputs {str(path)!r}: {exc}") from None
     items: list[BatchInput | BadLine] = []
+    seen: Counter[str] = Counter()
     for number, raw in enumerate(jsonl_lines(text), start=1):
         if not raw.strip():
             continue
@@ -90,7 +113,9 @@ def read_inputs(path: Path) -> list[BatchInput | BadLine]:
         if not isinstance(value, dict):
             items.append(BadLine(number, f"must be a JSON object (the job's args), got {type(value).__name__}"))
             continue
-        items.append(BatchInput(number, value))
+        digest = _digest(value)
+        seen[digest] += 1
+        items.append(BatchInput(number, value, seen[digest]))
     return items
 
 
@@ -105,45 +130,107 @@ def batch_key(template: Mapping[str, Any]) -> str:
 
 
 def job_id_for(key: str, item: BatchInput) -> str:
-    return f"batch-{key}-{item.line}-{_digest(item.args)[:10]}"
+    """``batch-<key>-<input hash>-<occurrence>``."""
+    digest, occurrence = item.identity
+    return f"batch-{key}-{digest}-{occurrence}"
+
+
+def line_job_id_for(key: str, item: BatchInput) -> str:
+    """The id an older luaq gave the job: it named the line (``batch-<key>-<line>-<hash>``)."""
+    return f"batch-{key}-{item.line}-{item.digest[:10]}"
+
+
+_RESULT_JOB_ID = re.compile(
+    r"batch-[0-9a-f]{16}-(?:(?P<digest>[0-9a-f]{16})-(?P<occurrence>[0-9]+)"
+    r"|(?P<line>[0-9]+)-(?P<line_digest>[0-9a-f]{10}))"
+)
 
 
 @dataclass(frozen=True)
 class Written:
-    """A result already in the results file."""
+    """A result in the results file, and the input it belongs to: ``identity`` (see
+    :attr:`BatchInput.identity`) or, for a job id naming its line (an older luaq),
+    ``line_input``: that line and the first 10 hex digits of its input's hash."""
 
     job_id: str
     status: str
     success: bool
+    identity: tuple[str, int] | None = None
+    line_input: tuple[int, str] | None = None
 
 
-def load_done(out_path: Path, key: str) -> dict[int, Written]:
-    """Lines already in the results file, by input line number. A partial last line (a
-    write cut off by a kill) is removed; results of another batch are refused."""
+def load_done(out_path: Path, key: str) -> list[Written]:
+    """The results in the results file, in file order. A partial last line (a write cut off
+    by a kill) is removed; results of another batch are refused."""
     if not out_path.exists():
-        return {}
+        return []
     data = out_path.read_bytes()
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         with open(out_path, "r+b") as handle:
             handle.truncate(cut)
         data = data[:cut]
-    done: dict[int, Written] = {}
+    done: list[Written] = []
     for number, raw in enumerate(jsonl_lines(data.decode("utf-8", errors="replace")), start=1):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
-            job_id, line = record["job_id"], int(record["line"])
+            job_id = str(record["job_id"])
+            int(record["line"])  # every result names its input's line
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             raise BatchError(f"{out_path}:{number} is not a luaq batch result; use another --out") from None
-        if not str(job_id).startswith(f"batch-{key}-"):
+        if not job_id.startswith(f"batch-{key}-"):
             raise BatchError(
                 f"{out_path} holds results of another batch (a different script or options, job {job_id}); "
                 "use another --out, or remove it to start over"
             )
-        done[line] = Written(str(job_id), str(record.get("status")), bool(record.get("success")))
+        parts = _RESULT_JOB_ID.fullmatch(job_id)
+        if parts is None:
+            raise BatchError(f"{out_path}:{number}: job id {job_id} is not one luaq batch gives; use another --out")
+        status, success = str(record.get("status")), bool(record.get("success"))
+        if parts["digest"]:
+            identity = (parts["digest"], int(parts["occurrence"]))
+            done.append(Written(job_id, status, success, identity=identity))
+        else:
+            done.append(Written(job_id, status, success, line_input=(int(parts["line"]), parts["line_digest"])))
     return done
+
+
+@dataclass
+class Plan:
+    """What a run does with each input: ``done`` holds those whose result in --out counts,
+    ``todo`` the others; ``unmatched`` counts the results in --out that belong to no input
+    now (lines edited or removed since)."""
+
+    done: list[tuple[BatchInput, Written]] = field(default_factory=list)
+    todo: list[BatchInput] = field(default_factory=list)
+    unmatched: int = 0
+
+
+def plan_batch(inputs: list[BatchInput], written: list[Written]) -> Plan:
+    """Match the results in --out to ``inputs`` (an input's last result counts) and list
+    the inputs without one."""
+    by_identity = {item.identity: item for item in inputs}
+    by_line = {(item.line, item.digest[:10]): item for item in inputs}
+    plan = Plan()
+    last: dict[tuple[str, int], Written] = {}
+    for result in written:
+        if result.identity is not None:
+            item = by_identity.get(result.identity)
+        else:
+            item = by_line.get(result.line_input) if result.line_input is not None else None
+        if item is None:
+            plan.unmatched += 1
+            continue
+        last[item.identity] = result
+    for item in inputs:
+        result = last.get(item.identity)
+        if result is None:
+            plan.todo.append(item)
+        else:
+            plan.done.append((item, result))
+    return plan
 
 
 class Source(StrEnum):
@@ -164,6 +251,7 @@ class Progress:
     failed: int = 0
     running: int = 0  # this batch's jobs submitted and not yet finished
     bad: int = 0
+    unmatched: int = 0  # results in --out that belong to no input
     by_status: dict[str, int] = field(default_factory=dict)  # the statuses of the failures
     by_source: Counter[Source] = field(default_factory=Counter)
     started: float = 0.0
@@ -268,6 +356,8 @@ class BatchResult:
                    Source.WAITED: "submitted by an earlier run (waited for)", Source.RAN: "ran now"}  # fmt: skip
         parts.append(", ".join(f"{p.by_source[source]} {text}" for source, text in sources.items()
                                if p.by_source[source] or source is Source.RAN))  # fmt: skip
+        if p.unmatched:
+            parts.append(f"{p.unmatched} result(s) in {out_path} match no input line (kept, not counted)")
         if self.bad_lines:
             parts.append(f"{len(self.bad_lines)} malformed line(s) skipped: "
                          + ", ".join(str(b.line) for b in self.bad_lines[:20])
@@ -286,26 +376,19 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
     submission is cut in half): then :class:`BatchInterrupted` is raised, every submitted
     job goes on, and the results file holds whole lines only."""
     key = batch_key(template)
-    done = load_done(out_path, key)
     bad = [item for item in inputs if isinstance(item, BadLine)]
     good = [item for item in inputs if isinstance(item, BatchInput)]
-    progress = Progress(total=len(good), started=clock())
-    for item in bad:
-        display.message(f"luaq: line {item.line}: {item.reason}; skipped")
-    todo: list[tuple[BatchInput, str]] = []
-    for item in good:
-        job_id = job_id_for(key, item)
-        written = done.get(item.line)
-        if written is not None and written.job_id == job_id:
-            progress.count(written.status, written.success, Source.OUT)
-        else:
-            if item.line in done:
-                display.message(
-                    f"luaq: line {item.line}: the input changed since its result was written; running it again"
-                )
-            todo.append((item, job_id))
+    plan = plan_batch(good, load_done(out_path, key))
+    progress = Progress(total=len(good), unmatched=plan.unmatched, started=clock())
+    for bad_line in bad:
+        display.message(f"luaq: line {bad_line.line}: {bad_line.reason}; skipped")
+    if plan.unmatched:
+        display.message(f"luaq: {plan.unmatched} result(s) in {out_path} match no input line (edited or removed "
+                        "since they ran): they stay in the file and are not counted")  # fmt: skip
+    for _, result in plan.done:
+        progress.count(result.status, result.success, Source.OUT)
     redis = client.store.redis
-    in_flight, queue = _find_submitted(redis, todo)
+    in_flight, queue = _find_submitted(redis, key, plan.todo)
     queue.reverse()
     with open(out_path, "a", encoding="utf-8") as out:
         try:
@@ -343,17 +426,25 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
     return BatchResult(progress, clock() - progress.started, sorted(bad, key=lambda b: b.line))
 
 
-def _find_submitted(redis: Any, todo: list[tuple[BatchInput, str]]
+def _find_submitted(redis: Any, key: str, todo: list[BatchInput]
                     ) -> tuple[dict[str, tuple[BatchInput, Source]], list[tuple[BatchInput, str]]]:  # fmt: skip
-    """Split ``todo`` (inputs and their job ids) into the jobs an earlier run submitted
-    (finished: ``REUSED``, else ``WAITED``) and the jobs still to submit, in one round trip."""
+    """Split ``todo`` into the jobs an earlier run submitted (by job id; finished:
+    ``REUSED``, else ``WAITED``) and the jobs still to submit, in one round trip.
+
+    An input's job may also exist under the id an older luaq gave it
+    (:func:`line_job_id_for`), submitted before the upgrade, its result not yet written:
+    that job is used rather than a second one. Such jobs expire with ``LUAQ_JOB_TTL``,
+    after which this look-up finds nothing and can go."""
+    candidates = [[job_id_for(key, item), line_job_id_for(key, item)] for item in todo]
     with redis.pipeline(transaction=False) as pipe:
-        for _, job_id in todo:
+        for job_id in (job_id for ids in candidates for job_id in ids):
             pipe.hget(keys.job(job_id), "status")
-        statuses = pipe.execute()
+        replies = iter(pipe.execute())
     in_flight: dict[str, tuple[BatchInput, Source]] = {}
     queue: list[tuple[BatchInput, str]] = []
-    for (item, job_id), status in zip(todo, statuses, strict=True):
+    for item, ids in zip(todo, candidates, strict=True):
+        statuses = [next(replies) for _ in ids]
+        job_id, status = next(((i, s) for i, s in zip(ids, statuses, strict=True) if s is not None), (ids[0], None))
         if status is None:
             queue.append((item, job_id))
         else:

@@ -1,4 +1,5 @@
-"""`luaq batch` over 500 input lines on real workers: results, bad lines, and a resume after Ctrl-C."""
+"""`luaq batch` on real workers: 500 input lines with bad ones and a resume after Ctrl-C,
+inserting a line."""
 
 from __future__ import annotations
 
@@ -138,3 +139,22 @@ def test_batch_refuses_results_of_another_script(workers, e2e_settings, tmp_path
                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert other.returncode == 2
     assert "holds results of another batch" in other.stderr
+
+
+def test_a_line_inserted_at_the_top_is_the_only_one_that_runs(workers, e2e_settings, tmp_path):
+    """Job ids do not name the line: moving every input one line down runs none of them again."""
+    workers.start(count=1, concurrency=4)
+    script, inputs, out = tmp_path / "square.lua", tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    script.write_text(SCRIPT)
+    lines = [json.dumps({"n": n}) for n in range(1, 11)]
+    inputs.write_text("\n".join(lines) + "\n")
+    command = [*LUAQ, "batch", str(script), str(inputs), "--out", str(out)]
+    env = luaq_env(e2e_settings)
+    assert subprocess.run(command, env=env, capture_output=True, text=True, timeout=90).returncode == 0
+
+    inputs.write_text("\n".join([json.dumps({"n": 0}), *lines]) + "\n")
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+    assert second.returncode == 0, second.stderr
+    assert f"11 inputs, 11 succeeded, 0 failed; 10 already in {out}, 1 ran now" in second.stderr
+    new = read_results(out)[10:]
+    assert [(r["line"], r["result"]) for r in new] == [(1, [0])]

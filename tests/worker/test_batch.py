@@ -21,6 +21,7 @@ from worker.batch import (
     Source,
     batch_key,
     job_id_for,
+    line_job_id_for,
     load_done,
     read_inputs,
     run_batch,
@@ -120,37 +121,47 @@ def test_inputs_split_at_newlines_only(tmp_path):
 
 def test_results_holding_unicode_line_separators_are_read_back(tmp_path):
     """An output with U+2028 written raw (ensure_ascii=False) is one result, not a broken line."""
-    key = batch_key(TEMPLATE)
     out = tmp_path / "out.jsonl"
-    record = {"job_id": f"batch-{key}-1-abc", "line": 1, "status": "succeeded", "success": True,
+    job_id = job_id_for(KEY, BatchInput(1, {"n": 1}))
+    record = {"job_id": job_id, "line": 1, "status": "succeeded", "success": True,
               "output": "one\u2028two\u2029three\x85\x1c\x1d\x1e\x0b\x0c"}  # fmt: skip
     out.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     assert "\u2028" in out.read_text(encoding="utf-8")
-    done = load_done(out, key)
-    assert list(done) == [1] and done[1].success
+    [done] = load_done(out, KEY)
+    assert done.job_id == job_id and done.success
 
 
-def test_job_ids_depend_on_script_options_line_and_input():
-    """The same script, line and input give the same valid job id; changing any of them changes it."""
-    key = KEY
+def test_identical_inputs_are_numbered_in_line_order(tmp_path):
+    """Each copy of an input gets the next occurrence number, so each has a job of its own."""
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2}, {"n": 1}, '{"n":1}')
+    items = read_inputs(inputs)
+    assert [(i.line, i.occurrence) for i in items] == [(1, 1), (2, 1), (3, 2), (4, 3)]
+    assert len({job_id_for(KEY, i) for i in items}) == 4
+
+
+def test_job_ids_depend_on_script_options_input_and_occurrence_not_on_the_line():
+    """The same script and input give the same valid job id wherever its line is; input, occurrence or options
+    change it."""
     same = job_id_for(batch_key(dict(TEMPLATE)), BatchInput(3, {"n": 1}))
-    assert job_id_for(key, BatchInput(3, {"n": 1})) == same
+    assert job_id_for(KEY, BatchInput(3, {"n": 1})) == same
     assert JOB_ID_PATTERN.fullmatch(same)
-    assert job_id_for(key, BatchInput(4, {"n": 1})) != same
-    assert job_id_for(key, BatchInput(3, {"n": 2})) != same
-    assert batch_key({**TEMPLATE, "script": "return 2"}) != key
-    assert batch_key({**TEMPLATE, "account": "work"}) != key
-    assert batch_key({**TEMPLATE, "agent_id": "someone"}) == key  # who submits does not change the job
+    assert job_id_for(KEY, BatchInput(4, {"n": 1})) == same
+    assert job_id_for(KEY, BatchInput(3, {"n": 2})) != same
+    assert job_id_for(KEY, BatchInput(3, {"n": 1}, occurrence=2)) != same
+    assert JOB_ID_PATTERN.fullmatch(job_id_for(KEY, BatchInput(10**9, {"n": 1}, occurrence=10**6)))
+    assert batch_key({**TEMPLATE, "script": "return 2"}) != KEY
+    assert batch_key({**TEMPLATE, "account": "work"}) != KEY
+    assert batch_key({**TEMPLATE, "agent_id": "someone"}) == KEY  # who submits does not change the job
 
 
 def test_results_file_partial_last_line_is_dropped(tmp_path):
     """A result cut off mid-write by a kill is removed, so that line runs again."""
-    key = batch_key(TEMPLATE)
     out = tmp_path / "out.jsonl"
-    whole = json.dumps({"job_id": f"batch-{key}-1-abc", "line": 1, "status": "succeeded", "success": True})
-    out.write_text(whole + "\n" + '{"job_id": "batch-' + key + "-2-")
-    done = load_done(out, key)
-    assert list(done) == [1] and done[1].success
+    whole = json.dumps({"job_id": job_id_for(KEY, BatchInput(1, {"n": 1})), "line": 1, "status": "succeeded",
+                        "success": True})  # fmt: skip
+    out.write_text(whole + "\n" + '{"job_id": "batch-' + KEY + "-2-")
+    [done] = load_done(out, KEY)
+    assert done.success
     assert out.read_text() == whole + "\n"
 
 
@@ -158,7 +169,14 @@ def test_results_of_another_batch_are_refused(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text(json.dumps({"job_id": "batch-0000000000000000-1-abc", "line": 1}) + "\n")
     with pytest.raises(BatchError, match="another batch"):
-        load_done(out, batch_key(TEMPLATE))
+        load_done(out, KEY)
+
+
+def test_a_result_whose_job_id_batch_never_gives_is_refused(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"job_id": f"batch-{KEY}-mine", "line": 1}) + "\n")
+    with pytest.raises(BatchError, match=r"out.jsonl:1: job id .* is not one luaq batch gives"):
+        load_done(out, KEY)
 
 
 def test_a_fresh_batch_runs_every_input_and_names_malformed_lines(store, settings, tmp_path):
@@ -195,6 +213,52 @@ def test_a_resume_counts_results_in_out_jobs_reused_jobs_waited_for_and_jobs_run
         f": 4 inputs, 4 succeeded, 0 failed; 1 already in {out}, 1 finished in an earlier run (read back), "
         "1 submitted by an earlier run (waited for), 1 ran now"
     )
+
+
+def test_inserting_lines_runs_only_the_new_inputs(store, settings, tmp_path):
+    """A line put before the others, or another copy of an input, is all that runs; the rest resume."""
+    client = FakeClient(store, settings)
+    out = tmp_path / "out.jsonl"
+    run(client, write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2}, {"n": 3}), out)
+    client.created.clear()
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 0}, {"n": 1}, {"n": 2}, {"n": 2}, {"n": 3})
+    result, _ = run(client, inputs, out)
+    items = read_inputs(inputs)
+    assert client.created == [job_id_for(KEY, items[0]), job_id_for(KEY, items[3])]
+    assert result.ok and result.progress.by_source == Counter({Source.OUT: 3, Source.RAN: 2})
+    assert [r["line"] for r in results(out)[3:]] == [1, 4]  # a new result says where its input is now
+
+
+def test_an_edited_line_runs_and_its_old_result_is_reported_unmatched(store, settings, tmp_path):
+    client = FakeClient(store, settings)
+    out = tmp_path / "out.jsonl"
+    run(client, write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2}), out)
+    result, stderr = run(client, write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 20}), out)
+    assert f"luaq: 1 result(s) in {out} match no input line" in stderr
+    assert result.progress.total == 2 and result.progress.by_source == Counter({Source.OUT: 1, Source.RAN: 1})
+    assert f"1 result(s) in {out} match no input line (kept, not counted)" in result.summary(out)
+
+
+def test_results_and_jobs_of_ids_naming_the_line_still_resume(store, settings, tmp_path):
+    """An older luaq's results count for the unchanged input at their line, and its job still queued is waited
+    for."""
+    client = FakeClient(store, settings, instant=False)
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2, "fail": True}, {"n": 3}, {"n": 4},
+                         {"n": 50})  # fmt: skip
+    items = read_inputs(inputs)
+    out = tmp_path / "out.jsonl"
+    old = [(items[0], "succeeded", True), (items[1], "failed", False), (BatchInput(5, {"n": 5}), "succeeded", True)]
+    out.write_text("".join(json.dumps({"job_id": line_job_id_for(KEY, i), "line": i.line, "status": status,
+                                       "success": success}) + "\n" for i, status, success in old))  # fmt: skip
+    queued = line_job_id_for(KEY, items[2])
+    client.submitted_earlier(queued, items[2].args, finished=False)
+
+    result, stderr = run(client, inputs, out)
+    assert f"luaq: 1 result(s) in {out} match no input line" in stderr  # line 5 was edited
+    assert client.created == [job_id_for(KEY, items[3]), job_id_for(KEY, items[4])]
+    assert {r["job_id"]: r["line"] for r in results(out)[3:]} == {queued: 3, client.created[0]: 4,
+                                                                  client.created[1]: 5}  # fmt: skip
+    assert result.progress.by_source == Counter({Source.OUT: 2, Source.WAITED: 1, Source.RAN: 2})
 
 
 def test_the_summary_breaks_failures_down_only_when_that_says_more():

@@ -1,6 +1,6 @@
 """``luaq batch``: one job per line of a JSONL file, results appended as they finish, resumable.
 
-    luaq batch SCRIPT.lua INPUTS.jsonl --out RESULTS.jsonl [--account NAME] [--concurrency N]
+    luaq batch SCRIPT.lua INPUTS.jsonl --out RESULTS.jsonl [--account NAME] [--concurrency N] [--retry-failed]
 
 Each non-blank input line (lines end at "\\n", nowhere else) is a JSON object, the job's
 ``args``. Each result line is that job's envelope plus ``"line"``, the input's line number
@@ -17,6 +17,11 @@ finds the job by its id and reads its result (it had finished) or waits for it (
 not). Inserting, removing or moving lines changes no other input's job; an edited line is
 a new input and runs. Results of a different batch in ``--out`` (another script or
 options) are refused rather than mixed in.
+
+With ``retry_failed``, an input whose result in ``--out`` did not succeed runs again as a
+new job, ``-r<n>`` added to its id: n is one more than the input's highest retry in
+``--out``, so a re-run after an interruption finds that retry job again instead of starting
+another. Its result is appended; an input's last result in ``--out`` is the one that counts.
 
 Results and jobs of an older luaq, whose ids named the line (``batch-<key>-<line>-<input
 hash>``), still resume: such a result counts for the input now at its line when that input
@@ -129,10 +134,10 @@ def batch_key(template: Mapping[str, Any]) -> str:
     return _digest({name: template.get(name) for name in KEYED_FIELDS})[:16]
 
 
-def job_id_for(key: str, item: BatchInput) -> str:
-    """``batch-<key>-<input hash>-<occurrence>``."""
+def job_id_for(key: str, item: BatchInput, retry: int = 0) -> str:
+    """``batch-<key>-<input hash>-<occurrence>``, ending ``-r<retry>`` for a retry."""
     digest, occurrence = item.identity
-    return f"batch-{key}-{digest}-{occurrence}"
+    return f"batch-{key}-{digest}-{occurrence}" + (f"-r{retry}" if retry else "")
 
 
 def line_job_id_for(key: str, item: BatchInput) -> str:
@@ -141,7 +146,7 @@ def line_job_id_for(key: str, item: BatchInput) -> str:
 
 
 _RESULT_JOB_ID = re.compile(
-    r"batch-[0-9a-f]{16}-(?:(?P<digest>[0-9a-f]{16})-(?P<occurrence>[0-9]+)"
+    r"batch-[0-9a-f]{16}-(?:(?P<digest>[0-9a-f]{16})-(?P<occurrence>[0-9]+)(?:-r(?P<retry>[0-9]+))?"
     r"|(?P<line>[0-9]+)-(?P<line_digest>[0-9a-f]{10}))"
 )
 
@@ -149,13 +154,14 @@ _RESULT_JOB_ID = re.compile(
 @dataclass(frozen=True)
 class Written:
     """A result in the results file, and the input it belongs to: ``identity`` (see
-    :attr:`BatchInput.identity`) or, for a job id naming its line (an older luaq),
-    ``line_input``: that line and the first 10 hex digits of its input's hash."""
+    :attr:`BatchInput.identity`) and ``retry``, or, for a job id naming its line (an older
+    luaq), ``line_input``: that line and the first 10 hex digits of its input's hash."""
 
     job_id: str
     status: str
     success: bool
     identity: tuple[str, int] | None = None
+    retry: int = 0
     line_input: tuple[int, str] | None = None
 
 
@@ -191,7 +197,7 @@ def load_done(out_path: Path, key: str) -> list[Written]:
         status, success = str(record.get("status")), bool(record.get("success"))
         if parts["digest"]:
             identity = (parts["digest"], int(parts["occurrence"]))
-            done.append(Written(job_id, status, success, identity=identity))
+            done.append(Written(job_id, status, success, identity=identity, retry=int(parts["retry"] or 0)))
         else:
             done.append(Written(job_id, status, success, line_input=(int(parts["line"]), parts["line_digest"])))
     return done
@@ -200,21 +206,25 @@ def load_done(out_path: Path, key: str) -> list[Written]:
 @dataclass
 class Plan:
     """What a run does with each input: ``done`` holds those whose result in --out counts,
-    ``todo`` the others; ``unmatched`` counts the results in --out that belong to no input
-    now (lines edited or removed since)."""
+    ``todo`` the others with the retry their job is (0: the input's first job). ``retries``:
+    how many of ``todo`` run again because their result failed; ``unmatched``: results in
+    --out that belong to no input now (lines edited or removed since)."""
 
     done: list[tuple[BatchInput, Written]] = field(default_factory=list)
-    todo: list[BatchInput] = field(default_factory=list)
+    todo: list[tuple[BatchInput, int]] = field(default_factory=list)
+    retries: int = 0
     unmatched: int = 0
 
 
-def plan_batch(inputs: list[BatchInput], written: list[Written]) -> Plan:
+def plan_batch(inputs: list[BatchInput], written: list[Written], *, retry_failed: bool = False) -> Plan:
     """Match the results in --out to ``inputs`` (an input's last result counts) and list
-    the inputs without one."""
+    the inputs that still need a job: those without a result (their first job, retry 0)
+    and, with ``retry_failed``, those whose last result did not succeed (their next retry)."""
     by_identity = {item.identity: item for item in inputs}
     by_line = {(item.line, item.digest[:10]): item for item in inputs}
     plan = Plan()
     last: dict[tuple[str, int], Written] = {}
+    retries: Counter[tuple[str, int]] = Counter()
     for result in written:
         if result.identity is not None:
             item = by_identity.get(result.identity)
@@ -224,10 +234,14 @@ def plan_batch(inputs: list[BatchInput], written: list[Written]) -> Plan:
             plan.unmatched += 1
             continue
         last[item.identity] = result
+        retries[item.identity] = max(retries[item.identity], result.retry)
     for item in inputs:
         result = last.get(item.identity)
         if result is None:
-            plan.todo.append(item)
+            plan.todo.append((item, 0))
+        elif retry_failed and not result.success:
+            plan.todo.append((item, retries[item.identity] + 1))
+            plan.retries += 1
         else:
             plan.done.append((item, result))
     return plan
@@ -251,6 +265,7 @@ class Progress:
     failed: int = 0
     running: int = 0  # this batch's jobs submitted and not yet finished
     bad: int = 0
+    retries: int = 0  # inputs run again because their result in --out failed
     unmatched: int = 0  # results in --out that belong to no input
     by_status: dict[str, int] = field(default_factory=dict)  # the statuses of the failures
     by_source: Counter[Source] = field(default_factory=Counter)
@@ -356,6 +371,8 @@ class BatchResult:
                    Source.WAITED: "submitted by an earlier run (waited for)", Source.RAN: "ran now"}  # fmt: skip
         parts.append(", ".join(f"{p.by_source[source]} {text}" for source, text in sources.items()
                                if p.by_source[source] or source is Source.RAN))  # fmt: skip
+        if p.retries:
+            parts.append(f"{p.retries} retried after failing")
         if p.unmatched:
             parts.append(f"{p.unmatched} result(s) in {out_path} match no input line (kept, not counted)")
         if self.bad_lines:
@@ -366,7 +383,7 @@ class BatchResult:
 
 
 def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput | BadLine], out_path: Path, *,
-              concurrency: int, display: ProgressDisplay, poll_seconds: float = 0.1,
+              concurrency: int, display: ProgressDisplay, retry_failed: bool = False, poll_seconds: float = 0.1,
               should_stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep) -> BatchResult:  # fmt: skip
     """Run ``inputs`` as jobs through ``client`` (a :class:`~worker.client.LuaqClient`),
@@ -378,8 +395,8 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
     key = batch_key(template)
     bad = [item for item in inputs if isinstance(item, BadLine)]
     good = [item for item in inputs if isinstance(item, BatchInput)]
-    plan = plan_batch(good, load_done(out_path, key))
-    progress = Progress(total=len(good), unmatched=plan.unmatched, started=clock())
+    plan = plan_batch(good, load_done(out_path, key), retry_failed=retry_failed)
+    progress = Progress(total=len(good), retries=plan.retries, unmatched=plan.unmatched, started=clock())
     for bad_line in bad:
         display.message(f"luaq: line {bad_line.line}: {bad_line.reason}; skipped")
     if plan.unmatched:
@@ -426,23 +443,25 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
     return BatchResult(progress, clock() - progress.started, sorted(bad, key=lambda b: b.line))
 
 
-def _find_submitted(redis: Any, key: str, todo: list[BatchInput]
+def _find_submitted(redis: Any, key: str, todo: list[tuple[BatchInput, int]]
                     ) -> tuple[dict[str, tuple[BatchInput, Source]], list[tuple[BatchInput, str]]]:  # fmt: skip
-    """Split ``todo`` into the jobs an earlier run submitted (by job id; finished:
-    ``REUSED``, else ``WAITED``) and the jobs still to submit, in one round trip.
+    """Split ``todo`` (inputs and retries) into the jobs an earlier run submitted (by job
+    id; finished: ``REUSED``, else ``WAITED``) and the jobs still to submit, in one round
+    trip.
 
-    An input's job may also exist under the id an older luaq gave it
+    An input's first job may also exist under the id an older luaq gave it
     (:func:`line_job_id_for`), submitted before the upgrade, its result not yet written:
     that job is used rather than a second one. Such jobs expire with ``LUAQ_JOB_TTL``,
     after which this look-up finds nothing and can go."""
-    candidates = [[job_id_for(key, item), line_job_id_for(key, item)] for item in todo]
+    candidates = [[job_id_for(key, item, retry)] + ([] if retry else [line_job_id_for(key, item)])
+                  for item, retry in todo]  # fmt: skip
     with redis.pipeline(transaction=False) as pipe:
         for job_id in (job_id for ids in candidates for job_id in ids):
             pipe.hget(keys.job(job_id), "status")
         replies = iter(pipe.execute())
     in_flight: dict[str, tuple[BatchInput, Source]] = {}
     queue: list[tuple[BatchInput, str]] = []
-    for item, ids in zip(todo, candidates, strict=True):
+    for (item, _), ids in zip(todo, candidates, strict=True):
         statuses = [next(replies) for _ in ids]
         job_id, status = next(((i, s) for i, s in zip(ids, statuses, strict=True) if s is not None), (ids[0], None))
         if status is None:

@@ -1,5 +1,5 @@
 """`luaq batch` on real workers: 500 input lines with bad ones and a resume after Ctrl-C,
-inserting a line."""
+retrying failed lines, inserting a line."""
 
 from __future__ import annotations
 
@@ -139,6 +139,50 @@ def test_batch_refuses_results_of_another_script(workers, e2e_settings, tmp_path
                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert other.returncode == 2
     assert "holds results of another batch" in other.stderr
+
+
+RETRIED_SCRIPT = """
+if job.args.fail and not string.find(job.id, "%-r%d+$") then error("only a retry succeeds") end
+return job.args.n
+"""
+
+
+def test_retry_failed_runs_failed_lines_again_as_new_jobs(workers, e2e_settings, tmp_path):
+    """--retry-failed gives each failed line a new job whose result is appended and counts; without it nothing runs."""
+    workers.start(count=1, concurrency=4)
+    script, inputs, out = tmp_path / "retried.lua", tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    script.write_text(RETRIED_SCRIPT)
+    inputs.write_text("".join(json.dumps({"n": n, "fail": n in (5, 12)}) + "\n" for n in range(1, 21)))
+    command = [*LUAQ, "batch", str(script), str(inputs), "--out", str(out), "--concurrency", "8"]
+    env = luaq_env(e2e_settings)
+
+    def batch(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*command, *extra], env=env, capture_output=True, text=True, timeout=90)
+
+    first = batch()
+    assert first.returncode == 1, first.stderr
+    assert "20 inputs, 18 succeeded, 2 failed; 20 ran now" in first.stderr
+    plain = batch()
+    assert plain.returncode == 1 and f"18 succeeded, 2 failed; 20 already in {out}, 0 ran now" in plain.stderr
+
+    retried = batch("--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    assert (f"20 inputs, 20 succeeded, 0 failed; 18 already in {out}, 2 ran now; "
+            f"2 retried after failing") in retried.stderr  # fmt: skip
+    results = read_results(out)
+    assert len(results) == 22
+    last = {result["line"]: result for result in results}  # the last result of each line counts
+    assert all(result["status"] == "succeeded" for result in last.values())
+    assert [(r["line"], r["status"], r["job_id"][-3:]) for r in results[20:]] == [(5, "succeeded", "-r1"),
+                                                                                  (12, "succeeded", "-r1")]  # fmt: skip
+
+    again = batch("--retry-failed")
+    assert again.returncode == 0 and f"20 already in {out}, 0 ran now" in again.stderr
+    client = redis.Redis.from_url(e2e_settings.redis_url, decode_responses=True)
+    try:
+        assert len(list(client.scan_iter(keys.job("batch-*"), count=1000))) == 22
+    finally:
+        client.close()
 
 
 def test_a_line_inserted_at_the_top_is_the_only_one_that_runs(workers, e2e_settings, tmp_path):

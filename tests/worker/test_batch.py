@@ -1,10 +1,11 @@
-"""`luaq batch` without workers: inputs, job ids, the results file, resuming (on fakeredis,
-jobs finished by the test), the progress line and the summary."""
+"""`luaq batch` without workers: inputs, job ids, the results file, resuming and retrying
+(on fakeredis, jobs finished by the test), the progress line and the summary."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from worker.batch import (
     BadLine,
     BatchError,
     BatchInput,
+    BatchInterrupted,
     BatchResult,
     Progress,
     ProgressDisplay,
@@ -34,9 +36,10 @@ KEY = batch_key(TEMPLATE)
 
 
 def finish(store, job_id: str) -> None:
-    """End a stored job as the test script would: ``{"fail": true}`` fails."""
+    """End a stored job as the test script would: ``{"fail": true}`` fails unless the job
+    is a retry (its id ends ``-r<n>``), ``{"always_fail": true}`` fails every time."""
     args = store.get(job_id).request["args"]
-    if args.get("fail"):
+    if args.get("always_fail") or (args.get("fail") and not re.search(r"-r[0-9]+$", job_id)):
         envelope = failure_envelope(job_id, JobStatus.FAILED, "error", "asked to fail")
     else:
         envelope = {"job_id": job_id, "status": "succeeded", "success": True, "result": [args.get("n")]}
@@ -140,15 +143,16 @@ def test_identical_inputs_are_numbered_in_line_order(tmp_path):
 
 
 def test_job_ids_depend_on_script_options_input_and_occurrence_not_on_the_line():
-    """The same script and input give the same valid job id wherever its line is; input, occurrence or options
-    change it."""
+    """The same script and input give the same valid job id wherever its line is; input, occurrence, retry or
+    options change it."""
     same = job_id_for(batch_key(dict(TEMPLATE)), BatchInput(3, {"n": 1}))
     assert job_id_for(KEY, BatchInput(3, {"n": 1})) == same
     assert JOB_ID_PATTERN.fullmatch(same)
     assert job_id_for(KEY, BatchInput(4, {"n": 1})) == same
     assert job_id_for(KEY, BatchInput(3, {"n": 2})) != same
     assert job_id_for(KEY, BatchInput(3, {"n": 1}, occurrence=2)) != same
-    assert JOB_ID_PATTERN.fullmatch(job_id_for(KEY, BatchInput(10**9, {"n": 1}, occurrence=10**6)))
+    assert job_id_for(KEY, BatchInput(3, {"n": 1}), retry=1) == same + "-r1"
+    assert JOB_ID_PATTERN.fullmatch(job_id_for(KEY, BatchInput(10**9, {"n": 1}, occurrence=10**6), retry=10**6))
     assert batch_key({**TEMPLATE, "script": "return 2"}) != KEY
     assert batch_key({**TEMPLATE, "account": "work"}) != KEY
     assert batch_key({**TEMPLATE, "agent_id": "someone"}) == KEY  # who submits does not change the job
@@ -239,11 +243,55 @@ def test_an_edited_line_runs_and_its_old_result_is_reported_unmatched(store, set
     assert f"1 result(s) in {out} match no input line (kept, not counted)" in result.summary(out)
 
 
+def test_retry_failed_runs_failed_inputs_again_and_the_last_result_counts(store, settings, tmp_path):
+    """Without the flag a failed input stays failed; with it, it runs as a new job whose result is appended."""
+    client = FakeClient(store, settings)
+    out = tmp_path / "out.jsonl"
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2, "fail": True})
+    first, _ = run(client, inputs, out)
+    assert not first.ok
+    again, _ = run(client, inputs, out)
+    assert not again.ok and len(client.created) == 2  # nothing ran
+    assert again.summary(out).endswith(f"1 succeeded, 1 failed; 2 already in {out}, 0 ran now")
+
+    retried, _ = run(client, inputs, out, retry_failed=True)
+    failed_id = job_id_for(KEY, read_inputs(inputs)[1])
+    assert client.created[2:] == [failed_id + "-r1"]
+    assert [(r["line"], r["status"]) for r in results(out)] == [(1, "succeeded"), (2, "failed"), (2, "succeeded")]
+    assert retried.ok
+    assert retried.summary(out).endswith(
+        f": 2 inputs, 2 succeeded, 0 failed; 1 already in {out}, 1 ran now; 1 retried after failing"
+    )
+    last, _ = run(client, inputs, out, retry_failed=True)
+    assert last.ok and len(client.created) == 3 and last.progress.by_source == Counter({Source.OUT: 2})
+
+
+def test_retry_failed_after_an_interrupt_resumes_the_same_retry(store, settings, tmp_path):
+    """The retry number comes from --out: an interrupted retry is found again, not started a second time."""
+    client = FakeClient(store, settings)
+    out = tmp_path / "out.jsonl"
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1, "always_fail": True})
+    run(client, inputs, out)
+    client.instant = False
+    with pytest.raises(BatchInterrupted):
+        run(client, inputs, out, retry_failed=True, should_stop=lambda: len(client.created) == 2,
+            sleep=lambda seconds: None)  # fmt: skip
+    job_id = job_id_for(KEY, read_inputs(inputs)[0])
+    assert client.created == [job_id, job_id + "-r1"] and len(results(out)) == 1
+
+    result, _ = run(client, inputs, out, retry_failed=True)
+    assert client.created == [job_id, job_id + "-r1"]  # waited for, not submitted again
+    assert result.progress.by_source == Counter({Source.WAITED: 1}) and result.progress.retries == 1
+    run(client, inputs, out, retry_failed=True)
+    assert client.created[-1] == job_id + "-r2"  # -r1 is in --out now, and failed too
+    assert [r["job_id"] for r in results(out)] == [job_id, job_id + "-r1", job_id + "-r2"]
+
+
 def test_results_and_jobs_of_ids_naming_the_line_still_resume(store, settings, tmp_path):
     """An older luaq's results count for the unchanged input at their line, and its job still queued is waited
-    for."""
+    for; a failed one is retried under a new id."""
     client = FakeClient(store, settings, instant=False)
-    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2, "fail": True}, {"n": 3}, {"n": 4},
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1}, {"n": 2, "always_fail": True}, {"n": 3}, {"n": 4},
                          {"n": 50})  # fmt: skip
     items = read_inputs(inputs)
     out = tmp_path / "out.jsonl"
@@ -259,6 +307,11 @@ def test_results_and_jobs_of_ids_naming_the_line_still_resume(store, settings, t
     assert {r["job_id"]: r["line"] for r in results(out)[3:]} == {queued: 3, client.created[0]: 4,
                                                                   client.created[1]: 5}  # fmt: skip
     assert result.progress.by_source == Counter({Source.OUT: 2, Source.WAITED: 1, Source.RAN: 2})
+
+    client.instant = True
+    retried, _ = run(client, inputs, out, retry_failed=True)
+    assert client.created[2:] == [job_id_for(KEY, items[1], retry=1)]
+    assert retried.progress.by_source == Counter({Source.OUT: 4, Source.RAN: 1})
 
 
 def test_the_summary_breaks_failures_down_only_when_that_says_more():

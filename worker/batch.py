@@ -12,11 +12,13 @@ batch key (a hash of the script, the account and every other submission option),
 the input and its occurrence among identical inputs (1 for the first, in line order):
 ``batch-<key>-<input hash>-<occurrence>``. And the job id is luaq's idempotency key. So a
 re-run of the same command skips every input whose result is already in ``--out``, and an
-input whose job was submitted before the interruption is not submitted again: the re-run
-finds the job by its id and reads its result (it had finished) or waits for it (it had
-not). Inserting, removing or moving lines changes no other input's job; an edited line is
-a new input and runs. Results of a different batch in ``--out`` (another script or
-options) are refused rather than mixed in.
+input whose job was submitted before the interruption does not run again: the re-run finds
+the job by its id and reads its result (it had finished) or waits for it (it had not;
+submitted once more first, which runs nothing new but sends the job's message again if the
+earlier run was killed between storing the job and sending it). Inserting, removing or
+moving lines changes no other input's job; an edited line is a new input and runs. Results
+of a different batch in ``--out`` (another script or options) are refused rather than
+mixed in.
 
 With ``retry_failed``, an input whose result in ``--out`` did not succeed runs again as a
 new job, ``-r<n>`` added to its id: n is one more than the input's highest retry in
@@ -26,7 +28,7 @@ another. Its result is appended; an input's last result in ``--out`` is the one 
 Results and jobs of an older luaq, whose ids named the line (``batch-<key>-<line>-<input
 hash>``), still resume: such a result counts for the input now at its line when that input
 is unchanged, and such a job still in Redis (submitted, result not yet written) is waited
-for, not submitted again.
+for, not run a second time.
 
 Malformed lines (not JSON, not an object, rejected as a submission) are reported on stderr
 with their line number and skipped. ``--concurrency`` bounds how many of this batch's jobs
@@ -406,6 +408,7 @@ def run_batch(client: Any, template: Mapping[str, Any], inputs: list[BatchInput 
         progress.count(result.status, result.success, Source.OUT)
     redis = client.store.redis
     in_flight, queue = _find_submitted(redis, key, plan.todo)
+    _submit_again(client, template, in_flight, display)
     queue.reverse()
     with open(out_path, "a", encoding="utf-8") as out:
         try:
@@ -469,6 +472,24 @@ def _find_submitted(redis: Any, key: str, todo: list[tuple[BatchInput, int]]
         else:
             in_flight[job_id] = (item, Source.REUSED if status in FINAL_STATUSES else Source.WAITED)
     return in_flight, queue
+
+
+def _submit_again(client: Any, template: Mapping[str, Any], in_flight: Mapping[str, tuple[BatchInput, Source]],
+                  display: ProgressDisplay) -> None:  # fmt: skip
+    """Submit the unfinished jobs of an earlier run again, in one round trip: a job whose
+    submitter was killed between storing it and sending its message is still queued, and
+    submitting it again sends the message (:meth:`~worker.client.LuaqClient.submit_many`);
+    for the others it changes nothing. One stored with another submission (another
+    ``--agent-id``, the script named by another path) is refused: it is waited for all the
+    same, and said so."""
+    waiting = [(job_id, item) for job_id, (item, source) in in_flight.items() if source is Source.WAITED]
+    if not waiting:
+        return
+    answers = client.submit_many([{**template, "args": item.args, "job_id": job_id} for job_id, item in waiting])
+    for (job_id, item), answer in zip(waiting, answers, strict=True):
+        if isinstance(answer, SubmissionError):
+            display.message(f"luaq: line {item.line}: waiting for job {job_id} of an earlier run, which could not "
+                            f"be submitted again ({answer}): if it stays queued, its message was lost")  # fmt: skip
 
 
 def _collect_finished(client: Any, redis: Any, job_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:

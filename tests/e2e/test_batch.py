@@ -202,3 +202,40 @@ def test_a_line_inserted_at_the_top_is_the_only_one_that_runs(workers, e2e_setti
     assert f"11 inputs, 11 succeeded, 0 failed; 10 already in {out}, 1 ran now" in second.stderr
     new = read_results(out)[10:]
     assert [(r["line"], r["result"]) for r in new] == [(1, [0])]
+
+
+def test_jobs_an_earlier_run_left_without_their_message_run_when_the_batch_resumes(workers, e2e_settings, tmp_path):
+    """A job stored but never sent to the queue (its submitter killed in between) gets its message from the next run."""
+    script, inputs, out = tmp_path / "square.lua", tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    script.write_text(SCRIPT)
+    inputs.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(1, 7)))
+    command = [*LUAQ, "batch", str(script), str(inputs), "--out", str(out)]
+    env = luaq_env(e2e_settings)
+    client = redis.Redis.from_url(e2e_settings.redis_url, decode_responses=True)
+
+    def stored() -> list[str] | None:
+        found = list(client.scan_iter(keys.job("batch-*")))
+        return found if len(found) == 6 else None
+
+    try:
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:  # no worker yet: the jobs stay queued
+            job_keys = wait_until(stored, timeout=30, message="six stored jobs")
+            first.send_signal(signal.SIGINT)
+            first.communicate(timeout=30)
+        finally:
+            first.kill()
+        assert first.returncode == 130
+        # As if the batch had been killed between storing each job and sending its message, long enough ago.
+        queues = [k for k in client.scan_iter("luaq*") if client.type(k) == "list"]
+        assert queues and client.delete(*queues)
+        for key in job_keys:
+            client.hset(key, "created_at", int(client.hget(key, "created_at")) - 60_000)
+
+        workers.start(count=1, concurrency=6)
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert "6 inputs, 6 succeeded, 0 failed; 6 submitted by an earlier run (waited for), 0 ran now" in second.stderr
+        assert sorted(r["result"][0] for r in read_results(out)) == [n * n for n in range(1, 7)]
+    finally:
+        client.close()

@@ -29,7 +29,7 @@ from worker.batch import (
     run_batch,
 )
 from worker.client import Submitted
-from worker.job import JOB_ID_PATTERN, JobRequest, JobStatus, failure_envelope
+from worker.job import JOB_ID_PATTERN, JobRequest, JobStatus, SubmissionError, failure_envelope
 
 TEMPLATE = {"script": "return job.args.n", "account": "default", "allow_writes": False, "limits": {}}
 KEY = batch_key(TEMPLATE)
@@ -58,18 +58,32 @@ class FakeClient:
         self.queued: list[str] = []
 
     def submit(self, submission: dict[str, Any]) -> Submitted:
-        request = JobRequest.from_dict(submission, self.settings)
-        created = self.store.create(request)
-        if created:
-            self.created.append(request.job_id)
-            self.queued.append(request.job_id)
-            if self.instant:
-                self.finish_queued()
-        return Submitted(request.job_id, created)
+        [answer] = self.submit_many([submission])
+        if isinstance(answer, SubmissionError):
+            raise answer
+        return answer
 
-    def submitted_earlier(self, job_id: str, args: dict[str, Any], *, finished: bool) -> None:
-        """A job as an earlier run left it: finished, or still queued."""
-        self.store.create(JobRequest.from_dict({**TEMPLATE, "args": args, "job_id": job_id}, self.settings))
+    def submit_many(self, submissions: list[dict[str, Any]]) -> list[Submitted | SubmissionError]:
+        answers: list[Submitted | SubmissionError] = []
+        for submission in submissions:
+            request = JobRequest.from_dict(submission, self.settings)
+            [creation] = self.store.create_many([request])
+            if creation.outcome == "conflict":
+                answers.append(SubmissionError(f"job_id {request.job_id!r} belongs to another submission"))
+                continue
+            if creation.outcome == "created":
+                self.created.append(request.job_id)
+                self.queued.append(request.job_id)
+                if self.instant:
+                    self.finish_queued()
+            answers.append(Submitted(request.job_id, creation.outcome == "created"))
+        return answers
+
+    def submitted_earlier(self, job_id: str, args: dict[str, Any], *, finished: bool, **fields: Any) -> None:
+        """A job as an earlier run left it (with ``fields`` added to its submission):
+        finished, or still queued."""
+        request = JobRequest.from_dict({**TEMPLATE, **fields, "args": args, "job_id": job_id}, self.settings)
+        self.store.create(request)
         self.queued.append(job_id)
         if finished:
             self.finish_queued()
@@ -217,6 +231,20 @@ def test_a_resume_counts_results_in_out_jobs_reused_jobs_waited_for_and_jobs_run
         f": 4 inputs, 4 succeeded, 0 failed; 1 already in {out}, 1 finished in an earlier run (read back), "
         "1 submitted by an earlier run (waited for), 1 ran now"
     )
+
+
+def test_a_job_of_an_earlier_run_that_cannot_be_submitted_again_is_waited_for_all_the_same(store, settings, tmp_path):
+    """Submitted with another agent id, the unfinished job is refused a second submission; the batch says so and
+    waits for it rather than calling its line rejected."""
+    client = FakeClient(store, settings, instant=False)
+    inputs = write_lines(tmp_path / "in.jsonl", {"n": 1})
+    job_id = job_id_for(KEY, read_inputs(inputs)[0])
+    client.submitted_earlier(job_id, {"n": 1}, finished=False, agent_id="someone-else")
+    out = tmp_path / "out.jsonl"
+    result, stderr = run(client, inputs, out)
+    assert f"luaq: line 1: waiting for job {job_id} of an earlier run, which could not be submitted again" in stderr
+    assert result.ok and not result.bad_lines and result.progress.by_source == Counter({Source.WAITED: 1})
+    assert [r["job_id"] for r in results(out)] == [job_id]
 
 
 def test_inserting_lines_runs_only_the_new_inputs(store, settings, tmp_path):

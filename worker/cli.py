@@ -473,13 +473,18 @@ def cancel(settings: Settings, job_id: str, cancel_predictions: bool, as_json: b
 @click.option("--agent-id", help="Who submitted the jobs.")
 @click.option("--timeout", "wall_clock", type=float, metavar="SECONDS", help="Wall-clock limit per job.")
 @click.option("--limits", "limits_json", metavar="JSON", help="Limits per job as JSON, e.g. '{\"calls\": 10}'.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again, as new jobs, the inputs whose result in --out did not succeed; "
+                   "the new result is appended and replaces the old one.")  # fmt: skip
 @pass_settings
 def batch(settings: Settings, script: str, inputs: str, out_path: str, account: str, concurrency: int, force: bool,
-          simulate: bool, queue: str | None, agent_id: str | None, **limit_flags: Any) -> None:  # fmt: skip
+          simulate: bool, queue: str | None, agent_id: str | None, retry_failed: bool,
+          **limit_flags: Any) -> None:  # fmt: skip
     """Run SCRIPT once per line of INPUTS (JSONL; each line is job.args), appending each
     result (the envelope plus "line") to --out as it finishes. Interrupt and re-run the same
-    command to resume: inputs whose results are in --out, or whose jobs are already queued
-    or running, are not run again. Exit 0 when every input succeeded, 1 otherwise."""
+    command to resume: inputs whose results are in --out, or whose jobs were already
+    submitted, are not run again (with --retry-failed, failed ones are). Exit 0 when every
+    input succeeded, 1 otherwise."""
     import signal
     import threading
 
@@ -502,7 +507,7 @@ def batch(settings: Settings, script: str, inputs: str, out_path: str, account: 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
         result = run_batch(client, template, read_inputs(Path(inputs)), Path(out_path), concurrency=concurrency,
-                           display=display, should_stop=stop.is_set)  # fmt: skip
+                           display=display, retry_failed=retry_failed, should_stop=stop.is_set)  # fmt: skip
     except BatchError as exc:
         raise UsageProblem(str(exc)) from None
     except (BatchInterrupted, KeyboardInterrupt):

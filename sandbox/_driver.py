@@ -191,16 +191,16 @@ def drive(
 ) -> Envelope:
     """Run ``run`` to its end, performing each request synchronously. With ``cancel``
     (the event the run was built with), waits end early once it is set and the run ends
-    ``cancelled``. Each wait is made inside ``scheduler.waiting()`` (the one the run was
+    ``cancelled``. Each wait is made inside ``scheduler.released()`` (the one the run was
     built with)."""
     step = run.start()
     while isinstance(step, Pending):
         if cancel is None:
-            with scheduler.waiting():
+            with scheduler.released():
                 outcome: Outcome | None = perform(step.request, clock=clock, sleep=sleep)
             step = run.resume(outcome)
             continue
-        with scheduler.waiting():
+        with scheduler.released():
             outcome = perform_cancellable(step.request, cancel, clock=clock)
         step = run.cancel() if outcome is None else run.resume(outcome)
     return step.envelope

@@ -99,7 +99,9 @@ class Limits:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not _is_number(value) or value <= 0:
+            # A spend cap of 0 is a job that may not create or write anything.
+            lowest_ok = 0 if f.name in self.SPEND_CAPS else 1e-9
+            if not _is_number(value) or value < lowest_ok:
                 raise ValueError(f"limits.{f.name} must be a positive number, got {value!r}")
 
     @classmethod
@@ -127,8 +129,9 @@ class Limits:
                 raise ValueError(f"unknown limit {key!r}; known limits: {', '.join(known)}")
             ceiling = getattr(maximum, key)
             integral = key != "wall_clock_seconds"
-            expect = "a positive integer" if integral else "a positive number"
-            if not _is_number(value) or (integral and value != int(value)) or value <= 0:
+            cap = key in cls.SPEND_CAPS  # 0: nothing may be created or written
+            expect = "a whole number, 0 or more" if cap else "a positive integer" if integral else "a positive number"
+            if not _is_number(value) or (integral and value != int(value)) or value < 0 or (value == 0 and not cap):
                 raise ValueError(f"limits.{key} must be {expect} (at most {ceiling} {_UNITS[key]}), got {value!r}")
             if value > ceiling:
                 raise ValueError(f"limits.{key} = {value} is above the maximum of {ceiling} {_UNITS[key]}")

@@ -232,8 +232,6 @@ class ScriptRun:
             if self._lua is not None and self.cancelled:  # (not while the runtime is set up)
                 return False  # core.lua stops the script: the job was cancelled
             try:
-                if self._lua is not None:
-                    self._scheduler.pass_turn()  # between two slices of work
                 return float(self._clock())
             except BaseException as exc:
                 self._on_abort(exc)
@@ -301,7 +299,8 @@ class ScriptRun:
 
     def _advance(self, reply: Reply) -> Step:
         while True:
-            result = _values(self._control["resume"](*reply))
+            with self._scheduler.released():  # Lua runs without the GIL: no turn needed
+                result = _values(self._control["resume"](*reply))
             if self._abort is not None:
                 raise HostAbort(self._abort)
             tag = result[0]

@@ -1,20 +1,20 @@
 """Turns at the CPU for the jobs of one worker process.
 
 A worker process runs hundreds of jobs at once, one thread each, and nearly all of them
-are waiting at any moment. Left alone, every thread that has work competes for the GIL
-with all the others, and each blocking call hands the GIL over and each wake-up takes it
-back: with 50 jobs at once a job cost twice the CPU it costs alone, most of it in
-context switches (``ops/bench/throughput.py`` measures it). So at most ``count`` jobs of
-a process *work* at once — run Python or Lua — and the others wait their turn in order,
-without spinning; a job gives its turn up while it waits (a call out, a sleep) and, when
-others wait, between two slices of Lua work (about every 5 ms of it), so a compute-heavy
-job cannot hold the others back for more than a slice each. This is the scheduling
-OpenResty gets from its event loop, kept on threads so that the sandbox, httpx and
-redis-py stay synchronous, and a script stuck in one C call can still be stopped from
-outside (:mod:`worker.watchdog`): its turn is revoked, and the others go on.
+are waiting at any moment. Left alone, every thread with Python work to do competes for
+the GIL with all the others, and each blocking call hands the GIL over and each wake-up
+takes it back: with 500 jobs at once a job cost 1.5 times the CPU it costs alone, most of
+it in context switches (``ops/bench/throughput.py`` and its notes). So at most ``count``
+jobs of a process do *Python* work at once, and the others wait their turn, in order,
+without spinning. A job holds its turn for its Python work only: it gives it up while it
+waits (a call out, a sleep) and while its Lua runs (without the GIL, so scripts still
+compute in parallel on every core, and a compute-heavy one keeps no one waiting). This is
+the scheduling OpenResty gets from its event loop, kept on threads so that the sandbox,
+httpx and redis-py stay synchronous and a script stuck in one C call can still be stopped
+from outside (:mod:`worker.watchdog`), which also revokes a stuck job's turn.
 
-The Celery consumer, the watchdog and the threads that carry provider calls do not take
-turns.
+The Celery consumer, the watchdog, the threads that carry provider calls and the Python
+callbacks a script's Lua makes do not take turns.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ class CpuSlots:
 
 
 class Turn:
-    """One job's turn at the CPU: take it for the whole job (:meth:`held`), give it up while
-    waiting (:meth:`waiting`), pass it on between slices (:meth:`pass_turn`)."""
+    """One job's turn at the CPU: taken for the whole job (:meth:`held`), given up whenever
+    the job needs none (:meth:`released`). It is the job's :class:`sandbox.Scheduler`."""
 
     def __init__(self, slots: CpuSlots) -> None:
         self._slots = slots
@@ -80,7 +80,7 @@ class Turn:
             self._give_up()
 
     @contextmanager
-    def waiting(self) -> Iterator[None]:
+    def released(self) -> Iterator[None]:
         holding = self._holding
         if holding:
             self._give_up()
@@ -89,11 +89,6 @@ class Turn:
         finally:
             if holding:
                 self._take()
-
-    def pass_turn(self) -> None:
-        if self._holding and self._slots.waiting:
-            self._give_up()
-            self._take()
 
     def revoke(self) -> None:
         """The job is stuck and will never give its turn up: give it up for it (the

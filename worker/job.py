@@ -91,6 +91,7 @@ class JobRequest:
                 f"unknown field(s) in submission: {', '.join(unknown)}; known fields: {', '.join(sorted(known))}"
             )
         script = data.get("script")
+        _check(script is not None, "the submission has no script: give its Lua source in 'script'")
         _check(isinstance(script, str), "script must be a string of Lua source")
         _check(script.strip(), "the script is empty: give Lua source with --eval CODE, a FILE, or - for stdin")
         script_size = _utf8_size(script, "script")

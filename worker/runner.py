@@ -71,7 +71,7 @@ def _run_job(job_id: str, deps: WorkerDeps, turn: Turn) -> dict[str, Any] | None
     store = deps.store
     begun = store.begin(job_id, deps.worker_name)
     if begun.state == "deferred":
-        with turn.waiting():
+        with turn.released():
             deps.defer(job_id)
         return None
     if begun.state in ("missing", "final", "busy"):
@@ -153,7 +153,7 @@ def _cancel_predictions(job_id: str, request: JobRequest, deps: WorkerDeps, turn
     """Cancel the predictions the job's journal shows still running (after waiting briefly
     for write calls the cancel cut off, so that their predictions are known too). Waits and
     calls, so it gives the job's turn up meanwhile."""
-    with turn.waiting():
+    with turn.released():
         if journal is not None and not journal.wait_idle(IN_FLIGHT_GRACE_SECONDS):
             log.warning("job.cancel_in_flight_unknown")
         try:

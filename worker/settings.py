@@ -22,7 +22,7 @@ reads the environment.
 | ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
 | ``LUAQ_WORKER_PROCESSES`` | ``worker_processes``: job-running processes per ``luaq worker`` | the number of CPUs |
 | ``LUAQ_WORKER_CONCURRENCY`` | ``worker_concurrency``: jobs one process runs at once (threads pool; see :mod:`worker.supervisor`) | 100 |
-| ``LUAQ_WORKER_CPU_SLOTS`` | ``worker_cpu_slots``: of those, how many may work (run Python or Lua) at once; the others wait their turn (:mod:`worker.cpu`); 0: no limit | 1 |
+| ``LUAQ_WORKER_CPU_SLOTS`` | ``worker_cpu_slots``: of those, how many may do Python work at once; the others wait their turn (:mod:`worker.cpu`); 0: no limit | 1 |
 | ``LUAQ_WORKER_POOL`` | ``worker_pool``: ``threads`` (many jobs per process) or ``prefork`` (one job per process) | ``threads`` |
 | ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a worker process using more is drained and replaced | 1024 |
 | ``LUAQ_LEASE_SECONDS`` | ``lease_seconds``: a running job's lease; a job whose worker stopped renewing it is taken over after this long | 30 |

@@ -34,8 +34,9 @@ anyway is logged and tried again: a Redis restart never ends the supervisor, and
 Celery workers reconnect by themselves (kombu >= 5.4).
 
 SIGTERM or SIGINT: warm shutdown (each process stops taking jobs and finishes the ones it
-runs); a second signal: cold shutdown (jobs still running are put back by Celery's
-``task_acks_late``/``task_reject_on_worker_lost``, or found by their expired leases).
+runs); a second signal: cold shutdown (the threads pool's processes are killed, since
+Celery cannot stop a thread; their jobs are queued again from their leases, and Celery's
+``task_acks_late`` keeps their messages).
 
 On ``LUAQ_METRICS_PORT`` the supervisor serves ``/metrics`` (every process's metrics,
 added up: :mod:`worker.metrics`), ``/healthz`` and ``/readyz`` (:mod:`worker.health`).
@@ -201,8 +202,11 @@ class Supervisor:
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals += 1
-        # Warm shutdown first; a second signal makes Celery's shutdown cold.
-        forward = signal.SIGTERM if self._signals == 1 else signal.SIGQUIT
+        # Warm shutdown first; a second signal makes the shutdown cold. Celery's cold
+        # shutdown cannot stop a threads-pool job (it fails on TaskPool.kill_job): the
+        # processes are killed instead, and their jobs queued again from their leases.
+        cold = signal.SIGKILL if self.settings.worker_pool == "threads" else signal.SIGQUIT
+        forward = signal.SIGTERM if self._signals == 1 else cold
         log.info("supervisor.stopping", signal=signal.Signals(signum).name, cold=self._signals > 1)
         for child in self.children:
             if child.process.is_alive():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -175,10 +176,13 @@ class State:
     collections: dict[str, Collection] = field(default_factory=dict)
     hardware: list[dict[str, str]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=itertools.count)
+    # Ids differ from one simulator to the next (a restarted `luaq simulator` does not hand
+    # out the ids of the predictions it made before), and never repeat within one.
+    _salt: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def new_id(self) -> str:
-        """A deterministic id that looks like Replicate's (26 base32 characters)."""
-        digest = hashlib.sha256(f"luaq-sim:{next(self._ids)}".encode()).digest()
+        """A new id that looks like Replicate's (26 base32 characters)."""
+        digest = hashlib.sha256(f"luaq-sim:{self._salt}:{next(self._ids)}".encode()).digest()
         return base64.b32encode(digest).decode().lower()[:26]
 
     def add_model(self, model: Model) -> Model:

@@ -436,3 +436,13 @@ def test_predictions_are_private_to_their_account(http, transport):
     with httpx.Client(transport=transport, base_url=BASE, headers={"Authorization": "Bearer r8_sim_work"}) as other:
         assert other.get(f"/predictions/{prediction['id']}").status_code == 404
         assert other.get("/predictions").json()["results"] == []
+
+
+def test_prediction_ids_never_repeat_across_simulators():
+    """A restarted simulator does not hand out the ids of the predictions an earlier one
+    made (results kept from an earlier run would point at someone else's prediction)."""
+    from api_client.simulator import Simulator
+
+    first, second = Simulator(), Simulator()
+    ids = [first.state.new_id() for _ in range(3)] + [second.state.new_id() for _ in range(3)]
+    assert len(set(ids)) == 6 and all(len(i) == 26 for i in ids)

@@ -104,3 +104,16 @@ def test_a_job_may_lower_the_spend_caps_but_not_raise_them():
     assert (lowered.predictions, lowered.writes) == (5, 10)
     with pytest.raises(ValueError, match="predictions = 101 is above the maximum of 100 predictions"):
         Limits.from_request({"predictions": 101})
+
+
+def test_a_zero_cap_means_nothing_may_be_created_or_written(run, provider):
+    """A job may ask for no predictions (or no writes) at all; the other limits stay positive."""
+    assert Limits.from_request({"predictions": 0, "writes": 0}).predictions == 0
+    envelope = run(CREATE_LOOP, allow_writes=True, limits=small(predictions=0))
+    assert envelope.status == "limit_exceeded" and envelope.error.limit == "predictions"
+    assert provider.calls == []
+    for key in ("instructions", "wall_clock_seconds", "calls"):
+        with pytest.raises(ValueError, match="must be a positive"):
+            Limits.from_request({key: 0})
+    with pytest.raises(ValueError, match="0 or more"):
+        Limits.from_request({"writes": -1})

@@ -37,28 +37,21 @@ def test_one_slot_lets_one_job_work_at_a_time_and_hands_it_over_in_order():
     assert slots.waiting == 0 and slots._free == 1
 
 
-def test_a_waiting_job_gives_its_turn_up_and_a_computing_one_passes_it_on_only_when_asked():
+def test_a_job_that_needs_no_turn_gives_it_up_and_takes_it_back_after():
     slots = CpuSlots(1)
     mine, other = slots.turn(), slots.turn()
     got = threading.Event()
     with mine.held():
-        mine.pass_turn()  # nobody waits: it keeps its turn
-        assert slots.waiting == 0 and slots._free == 0
-        thread = threading.Thread(target=lambda: (other._take(), got.set()))
-        thread.start()
-        wait_until(lambda: slots.waiting == 1)
-        with mine.waiting():  # a call out: the other job works meanwhile
-            assert got.wait(5)
-            other._give_up()
-        thread.join(5)
-        got.clear()
+        assert slots._free == 0
         thread = threading.Thread(target=lambda: (other._take(), got.set(), other._give_up()))
         thread.start()
         wait_until(lambda: slots.waiting == 1)
-        mine.pass_turn()  # between two slices: the waiting job goes first, then this one again
-        assert got.is_set()
+        assert not got.is_set()
+        with mine.released():  # a call out, a sleep, its Lua: the other job works meanwhile
+            assert got.wait(5)
         thread.join(5)
-    assert slots._free == 1
+        assert mine._holding  # back in its turn
+    assert slots._free == 1 and slots.waiting == 0
 
 
 def test_the_turn_of_a_stuck_job_is_revoked_and_the_others_go_on():
@@ -73,7 +66,7 @@ def test_the_turn_of_a_stuck_job_is_revoked_and_the_others_go_on():
     assert worked.wait(5)
     thread.join(5)
     stuck._give_up()  # it came back after all: no second release
-    with stuck.waiting():
+    with stuck.released():
         pass  # and it no longer takes turns
     assert slots._free == 1 and slots.waiting == 0
 

@@ -35,7 +35,8 @@ def test_round_trip_through_storage_keeps_attachments(settings):
         ({"script": "return 1", "metadata": {"m": "x" * 300_000}}, "metadata is"),
         ({"script": "return 1", "job_id": "abc\n"}, "job_id must be"),
         ({"script": "return 1", "queue": "luaq:finished"}, "unknown queue"),
-        ({}, "script must be a string"),
+        ({}, "the submission has no script"),
+        ({"script": 5}, "script must be a string"),
         ({"script": "return 1", "colour": 1}, "unknown field(s) in submission: colour"),
         ({"script": "return 1", "args": [1]}, "args must be a JSON object"),
         ({"script": "return 1", "account": "Bad Name"}, "account must be"),
@@ -70,7 +71,7 @@ def test_file_names_the_script_and_reads_nothing(settings, tmp_path):
     request = JobRequest.from_dict({"script": "return 1", "file": str(path.name)}, settings)
     assert request.file == "flow.lua"
     assert request.script == "return 1"
-    with pytest.raises(SubmissionError, match="script must be a string"):
+    with pytest.raises(SubmissionError, match="the submission has no script"):
         JobRequest.from_dict({"file": str(path)}, settings)
 
 

@@ -232,6 +232,8 @@ class ScriptRun:
             if self._lua is not None and self.cancelled:  # (not while the runtime is set up)
                 return False  # core.lua stops the script: the job was cancelled
             try:
+                if self._lua is not None:
+                    self._scheduler.slice()  # between two slices of work
                 return float(self._clock())
             except BaseException as exc:
                 self._on_abort(exc)
@@ -283,6 +285,7 @@ class ScriptRun:
             raise LimitExceeded("wall_clock")
         if not self._control["charge_host"](units):
             raise LimitExceeded("instructions")
+        self._scheduler.slice()
 
     def _now(self) -> float:
         """The injected clock; its exceptions belong to the host and end the run."""
@@ -299,7 +302,7 @@ class ScriptRun:
 
     def _advance(self, reply: Reply) -> Step:
         while True:
-            with self._scheduler.released():  # Lua runs without the GIL: no turn needed
+            with self._scheduler.computing():
                 result = _values(self._control["resume"](*reply))
             if self._abort is not None:
                 raise HostAbort(self._abort)

@@ -269,9 +269,9 @@ def test_a_call_that_outlives_its_time_is_given_up_on_and_the_run_ends_at_its_wa
     assert "abandoned" in result["integration_calls"][0]["error"]
 
 
-def test_a_run_needs_no_turn_while_it_waits_or_runs_lua():
-    """released() wraps each call and sleep, and each stretch of Lua; the Python work in
-    between (set-up, answers converted for the script, the end) is done inside a turn."""
+def test_a_scheduler_sees_each_wait_each_stretch_of_lua_and_the_slices_within():
+    """released() wraps each call and sleep; computing() each stretch of Lua, with slice()
+    calls inside it between slices of work; nothing of the run's Lua happens outside."""
     import contextlib
 
     from sandbox import Cancellation
@@ -282,16 +282,32 @@ def test_a_run_needs_no_turn_while_it_waits_or_runs_lua():
     class Recorder:
         @contextlib.contextmanager
         def released(self):
-            events.append("out")
+            events.append("wait")
             yield
-            events.append("in")
+            events.append("back")
+
+        @contextlib.contextmanager
+        def computing(self):
+            events.append("lua")
+            yield
+            events.append("/lua")
+
+        def slice(self) -> None:
+            events.append("slice")
 
     provider = StubProvider(StubFunction(("get_account",), result=lambda args, account: events.append("call") or {
         "username": "u"}))  # fmt: skip
-    script = "local n = 0 for i = 1, 1e5 do n = n + i end sleep(0.01) return app.integrations.replicate.get_account({}).username"
+    script = "local n = 0 for i = 1, 3e6 do n = n + i end sleep(0.01) return app.integrations.replicate.get_account({}).username"
     for cancel in (None, Cancellation()):
         events.clear()
         envelope = run_script(script, providers=[provider], scheduler=Recorder(), cancel=cancel)
         assert envelope.to_dict()["result"] == ["u"]
+        outline = [e for e in events if e != "slice"]
         # Lua up to the sleep, the sleep, Lua up to the call, the call, Lua to the end.
-        assert events == ["out", "in", "out", "in", "out", "in", "out", "call", "in", "out", "in"]
+        assert outline == ["lua", "/lua", "wait", "back", "lua", "/lua", "wait", "call", "back", "lua", "/lua"]
+        first_stretch = events[: events.index("/lua")]
+        assert first_stretch.count("slice") >= 3  # the loop is several slices of work
+        inside = False
+        for event in events:
+            inside = {"lua": True, "/lua": False}.get(event, inside)
+            assert event != "slice" or inside

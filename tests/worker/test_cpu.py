@@ -77,3 +77,36 @@ def test_no_limit_when_the_count_is_zero():
     for turn in turns:
         turn._take()
     assert slots.waiting == 0
+
+
+def test_lua_that_computes_long_while_others_wait_goes_on_without_the_turn():
+    """Within a stretch of Lua, slice() keeps the turn while nobody waits or the stretch
+    is short; past STEP_ASIDE_SECONDS with someone waiting it gives the turn up, and the
+    job takes it back when the stretch ends."""
+    from worker.cpu import STEP_ASIDE_SECONDS, Turn
+
+    now = [0.0]
+    slots = CpuSlots(1)
+    mine, other = Turn(slots, clock=lambda: now[0]), slots.turn()
+    got = threading.Event()
+    with mine.held():
+        with mine.computing():
+            now[0] += 10 * STEP_ASIDE_SECONDS
+            mine.slice()  # nobody waits: it keeps its turn
+            assert mine._holding
+            thread = threading.Thread(target=lambda: (other._take(), got.set(), other._give_up()))
+            thread.start()
+            wait_until(lambda: slots.waiting == 1)
+            mine.slice()  # someone waits and the stretch is long: step aside
+            assert got.wait(5)
+            thread.join(5)
+            assert not mine._holding
+        assert mine._holding  # the stretch is over: back in its turn for its Python work
+        with mine.computing():
+            thread = threading.Thread(target=lambda: (other._take(), other._give_up()))
+            thread.start()
+            wait_until(lambda: slots.waiting == 1)
+            mine.slice()  # a fresh, short stretch keeps the turn even though someone waits
+            assert mine._holding
+    thread.join(5)
+    assert slots._free == 1 and slots.waiting == 0

@@ -15,20 +15,57 @@ threads so that the sandbox, httpx and redis-py stay synchronous and a script st
 one C call can still be stopped from outside (:mod:`worker.watchdog`), which also revokes
 a stuck job's turn.
 
-The Celery consumer, the watchdog and the threads that carry provider calls do not take
-turns.
+A provider call runs in a thread of its own (so that a cancel need not wait for it); it
+takes a turn of its own for its Python work (:class:`TakingTurns`) and gives it up around
+every blocking wait inside the call: the HTTP exchange, the limiter's and the client's
+sleeps (:func:`blocking`, :func:`sleep`, found through a context variable). The Celery
+consumer and the watchdog do not take turns.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 # Lua that has computed this long with others waiting goes on without its turn.
 STEP_ASIDE_SECONDS = 0.002
+
+# The turn the work of this thread (or context) is done in.
+_current: contextvars.ContextVar[Turn | None] = contextvars.ContextVar("luaq_turn", default=None)
+
+
+@contextmanager
+def working(turn: Turn) -> Iterator[None]:
+    """Do this thread's work in ``turn``: take it, and let :func:`blocking` find it."""
+    token = _current.set(turn)
+    try:
+        with turn.held():
+            yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def blocking() -> Iterator[None]:
+    """Around a blocking wait in code that knows nothing of turns (httpx, a sleep): the
+    turn this thread works in, if any, is given up meanwhile."""
+    turn = _current.get()
+    if turn is None:
+        yield
+        return
+    with turn.released():
+        yield
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep`` that gives the current turn up meanwhile."""
+    with blocking():
+        time.sleep(seconds)
 
 
 class CpuSlots:
@@ -141,3 +178,48 @@ class Turn:
             if self._holding:
                 self._holding = False
                 self._slots._release()
+
+
+class TakingTurns:
+    """A provider whose calls do their Python work in turns of ``slots`` (each call, in
+    the thread it runs in, its own turn). :meth:`revoke` ends the turns of calls still
+    out (the run gave up on them), so that none can hold the process up."""
+
+    def __init__(self, provider: Any, slots: CpuSlots) -> None:
+        self._provider = provider
+        self._slots = slots
+        self._out: set[Turn] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._provider.name
+
+    def functions(self) -> Sequence[Any]:
+        return self._provider.functions()
+
+    def accounts(self) -> Sequence[str]:
+        return self._provider.accounts()
+
+    def overview_doc(self) -> str:
+        return self._provider.overview_doc()
+
+    def call(self, function: str, account: str, args: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+        turn = self._slots.turn()
+        with self._lock:
+            self._out.add(turn)
+        try:
+            with working(turn):
+                return self._provider.call(function, account, args, timeout=timeout)
+        finally:
+            with self._lock:
+                self._out.discard(turn)
+
+    def revoke(self) -> None:
+        with self._lock:
+            out = list(self._out)
+        for turn in out:
+            turn.revoke()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._provider, name)

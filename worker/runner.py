@@ -28,7 +28,7 @@ from api_client import abandon_when
 from sandbox import Envelope, Provider, run_script
 
 from . import metrics
-from .cpu import CpuSlots, Turn
+from .cpu import CpuSlots, TakingTurns, Turn, working
 from .job import JobRequest, JobStatus, SubmissionError, failure_envelope, stuck_envelope
 from .journal import Journal, JournalingProvider, cancel_predictions
 from .providers import UnknownAccount, build_providers
@@ -63,7 +63,7 @@ def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
     was nothing to run (unknown or expired, already final, or held by a live attempt: a
     duplicate delivery)."""
     turn = deps.cpu.turn()
-    with turn.held():
+    with working(turn):
         return _run_job(job_id, deps, turn)
 
 
@@ -180,7 +180,8 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
     except UnknownAccount as exc:
         return failure_envelope(job_id, JobStatus.FAILED, exc.error_type, str(exc), meta)
     journal = Journal(deps.store, job_id, attempt)
-    journaled = [JournalingProvider(provider, journal) for provider in providers]
+    # Each call does its Python work (the journal's included) in a turn of its own.
+    journaled = [TakingTurns(JournalingProvider(provider, journal), deps.cpu) for provider in providers]
     output: list[str] = []
 
     def on_output(line: str) -> None:
@@ -210,6 +211,8 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
             )  # fmt: skip
         finally:
             run_over.set()
+            for provider in journaled:
+                provider.revoke()  # calls still out were given up on: they hold no turn
     result = envelope.to_dict()
     result["job_id"] = job_id
     result["meta"] = {**result.get("meta", {}), **meta}

@@ -15,7 +15,7 @@ from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready
 
-from . import metrics
+from . import cpu, metrics
 from .app import TASK_NAME
 from .cpu import CpuSlots
 from .job import JobRequest, JobStatus, stuck_envelope
@@ -44,7 +44,7 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     # One store (and Redis connection pool), limiter and watchdog per process, made on
     # first use (after the fork, under prefork).
     store = JobStore.from_settings(settings, ride_out_restarts=True)
-    limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits))
+    limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits, sleep=cpu.sleep))
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat, on_drain=_on_drain)
     return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,

@@ -110,3 +110,75 @@ def test_lua_that_computes_long_while_others_wait_goes_on_without_the_turn():
             assert mine._holding
     thread.join(5)
     assert slots._free == 1 and slots.waiting == 0
+
+
+def test_blocking_waits_give_the_current_turn_up():
+    """Code that knows nothing of turns (httpx, the limiter's sleeps) waits inside
+    blocking(): the turn of the thread's work is free meanwhile, and taken back after."""
+    from worker.cpu import blocking, sleep, working
+
+    slots = CpuSlots(1)
+    with working(slots.turn()):
+        assert slots._free == 0
+        with blocking():
+            assert slots._free == 1
+        sleep(0)
+        assert slots._free == 0
+    with blocking():  # no turn: nothing to give up
+        pass
+    assert slots._free == 1
+
+
+def test_http_exchanges_of_a_jobs_client_wait_without_the_turn():
+    """The worker's HTTP client gives the turn up while it waits for the answer and for
+    each piece of the body, and has it back for the Python work in between."""
+    import httpx
+
+    from worker.cpu import working
+    from worker.providers import thread_http_client
+
+    slots = CpuSlots(1)
+    seen = []
+
+    def body():
+        for piece in (b"ab", b"cd"):
+            seen.append(("body", slots._free))
+            yield piece
+
+    def handler(request):
+        seen.append(("answer", slots._free))
+        return httpx.Response(200, content=body())
+
+    transport = httpx.MockTransport(handler)
+    with working(slots.turn()):
+        response = thread_http_client(transport).get("http://replicate.invalid/v1/account")
+        assert response.content == b"abcd"
+        assert slots._free == 0
+    assert seen == [("answer", 1), ("body", 1), ("body", 1)]
+
+
+def test_each_call_works_in_a_turn_of_its_own_and_revoke_frees_the_ones_still_out():
+    from worker.cpu import TakingTurns
+
+    slots = CpuSlots(1)
+    release, inside = threading.Event(), threading.Event()
+
+    class Provider:
+        name = "stub"
+
+        def call(self, function, account, args, *, timeout=None):
+            inside.set()
+            assert slots._free == 0  # the call works in its own turn
+            release.wait(5)
+            return "done"
+
+    calls = TakingTurns(Provider(), slots)
+    result = []
+    thread = threading.Thread(target=lambda: result.append(calls.call("f", "default", {})))
+    thread.start()
+    assert inside.wait(5)
+    calls.revoke()  # the run gave the call up: its turn goes back at once
+    assert slots._free == 1
+    release.set()
+    thread.join(5)
+    assert result == ["done"] and slots._free == 1

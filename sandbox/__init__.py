@@ -22,7 +22,6 @@ from ._envelope import Envelope
 from ._errors import LimitExceeded, PermissionDenied, SandboxError, ScriptError
 from ._limits import Limits
 from ._provider import CallOutcome, FunctionSpec, Provider
-from ._scheduler import NoScheduler, Scheduler
 
 __all__ = [
     "CallOutcome",
@@ -31,11 +30,9 @@ __all__ = [
     "FunctionSpec",
     "LimitExceeded",
     "Limits",
-    "NoScheduler",
     "PermissionDenied",
     "Provider",
     "SandboxError",
-    "Scheduler",
     "ScriptError",
     "run_script",
 ]

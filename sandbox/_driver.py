@@ -33,7 +33,6 @@ from ._envelope import Envelope
 from ._limits import Limits
 from ._provider import Provider
 from ._runtime import Pending, ScriptRun
-from ._scheduler import NO_SCHEDULER, Scheduler
 
 CANCEL_POLL_SECONDS = 0.05  # how often a driver waiting on a call looks at a plain cancel event
 OVERRUN_GRACE_SECONDS = 0.1  # a call past its time gets this long to report its own timeout first
@@ -187,21 +186,16 @@ def drive(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     cancel: CancelEvent | None = None,
-    scheduler: Scheduler = NO_SCHEDULER,
 ) -> Envelope:
     """Run ``run`` to its end, performing each request synchronously. With ``cancel``
     (the event the run was built with), waits end early once it is set and the run ends
-    ``cancelled``. Each wait is made inside ``scheduler.released()`` (the one the run was
-    built with)."""
+    ``cancelled``."""
     step = run.start()
     while isinstance(step, Pending):
         if cancel is None:
-            with scheduler.released():
-                outcome: Outcome | None = perform(step.request, clock=clock, sleep=sleep)
-            step = run.resume(outcome)
+            step = run.resume(perform(step.request, clock=clock, sleep=sleep))
             continue
-        with scheduler.released():
-            outcome = perform_cancellable(step.request, cancel, clock=clock)
+        outcome = perform_cancellable(step.request, cancel, clock=clock)
         step = run.cancel() if outcome is None else run.resume(outcome)
     return step.envelope
 
@@ -220,7 +214,6 @@ def run_script(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     cancel: CancelEvent | None = None,
-    scheduler: Scheduler = NO_SCHEDULER,
 ) -> Envelope:
     """Run a Lua script in a fresh sandbox and return its envelope.
 
@@ -233,8 +226,7 @@ def run_script(
     is printed and ``on_call`` each ``integration_calls`` entry; ``clock`` and ``sleep``
     measure and spend time (inject fakes in tests). ``cancel`` (a ``threading.Event``)
     stops the run, status ``cancelled``, soon after it is set: between instructions, before
-    each call, and while it sleeps or waits on a call. ``scheduler`` takes turns with other
-    runs of the process (see :mod:`sandbox._scheduler`).
+    each call, and while it sleeps or waits on a call.
     """
     run = ScriptRun(
         source,
@@ -248,6 +240,5 @@ def run_script(
         job_id=job_id,
         clock=clock,
         cancel=cancel,
-        scheduler=scheduler,
     )
-    return drive(run, clock=clock, sleep=sleep, cancel=cancel, scheduler=scheduler)
+    return drive(run, clock=clock, sleep=sleep, cancel=cancel)

@@ -62,7 +62,6 @@ from ._memory import MARGIN
 from ._output import Output
 from ._provider import Provider
 from ._regex import Regexes
-from ._scheduler import NO_SCHEDULER, Scheduler
 
 log = structlog.get_logger(__name__)
 
@@ -115,11 +114,9 @@ class ScriptRun:
         job_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         cancel: CancelSignal | None = None,
-        scheduler: Scheduler = NO_SCHEDULER,
     ) -> None:
         self._source = _prepare_source(source)
         self._cancel = cancel
-        self._scheduler = scheduler
         self._providers = providers
         self._args = args
         self._limits = limits or Limits.DEFAULT
@@ -232,8 +229,6 @@ class ScriptRun:
             if self._lua is not None and self.cancelled:  # (not while the runtime is set up)
                 return False  # core.lua stops the script: the job was cancelled
             try:
-                if self._lua is not None:
-                    self._scheduler.slice()  # between two slices of work
                 return float(self._clock())
             except BaseException as exc:
                 self._on_abort(exc)
@@ -285,7 +280,6 @@ class ScriptRun:
             raise LimitExceeded("wall_clock")
         if not self._control["charge_host"](units):
             raise LimitExceeded("instructions")
-        self._scheduler.slice()
 
     def _now(self) -> float:
         """The injected clock; its exceptions belong to the host and end the run."""
@@ -302,8 +296,7 @@ class ScriptRun:
 
     def _advance(self, reply: Reply) -> Step:
         while True:
-            with self._scheduler.computing():
-                result = _values(self._control["resume"](*reply))
+            result = _values(self._control["resume"](*reply))
             if self._abort is not None:
                 raise HostAbort(self._abort)
             tag = result[0]

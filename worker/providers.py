@@ -25,16 +25,14 @@ import difflib
 import functools
 import ssl
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from api_client import Account, Limiter, ReplicateProvider, accounts_from_env, new_http_client, simulated_accounts
 from api_client.simulator import Simulator, SimulatorTransport
 
-from . import cpu
 from .settings import Settings
 
 
@@ -68,53 +66,13 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def thread_http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """The calling thread's HTTP client (one per transport), made on first use. Its
-    exchanges give the caller's turn at the CPU up while they wait (:mod:`worker.cpu`)."""
+    """The calling thread's HTTP client (one per transport), made on first use."""
     clients: dict[httpx.BaseTransport | None, httpx.Client] = _threads.__dict__.setdefault("clients", {})
     client = clients.get(transport)
     if client is None:
-        limits = httpx.Limits(max_connections=THREAD_CLIENT_CONNECTIONS,
-                              max_keepalive_connections=THREAD_CLIENT_CONNECTIONS)  # fmt: skip
-        inner = transport or httpx.HTTPTransport(verify=_tls_context(), limits=limits)
-        client = new_http_client(_TurnReleasing(inner), max_connections=THREAD_CLIENT_CONNECTIONS)
+        client = new_http_client(transport, max_connections=THREAD_CLIENT_CONNECTIONS, verify=_tls_context())
         clients[transport] = client
     return client
-
-
-class _TurnReleasing(httpx.BaseTransport):
-    """A transport that gives the current turn up while it waits on the network: for the
-    answer's headers, and for each piece of its body."""
-
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self._inner = inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        with cpu.blocking():
-            response = self._inner.handle_request(request)
-        response.stream = _TurnReleasingStream(response.stream)  # type: ignore[arg-type]
-        return response
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _TurnReleasingStream(httpx.SyncByteStream):
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __iter__(self) -> Iterator[bytes]:
-        chunks = iter(self._inner)
-        while True:
-            with cpu.blocking():
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            yield chunk
-
-    def close(self) -> None:
-        close = getattr(self._inner, "close", None)
-        if callable(close):
-            close()
 
 
 @functools.lru_cache(maxsize=4)
@@ -166,6 +124,5 @@ def build_providers(
         attachments=dict(attachments or {}),
         allow_read=tuple(allow_read),
         limiter=limiter,
-        sleep=cpu.sleep,  # retries and polls give the caller's turn at the CPU up
     )
     return [provider]

@@ -28,7 +28,6 @@ from api_client import abandon_when
 from sandbox import Envelope, Provider, run_script
 
 from . import metrics
-from .cpu import CpuSlots, TakingTurns, Turn, working
 from .job import JobRequest, JobStatus, SubmissionError, failure_envelope, stuck_envelope
 from .journal import Journal, JournalingProvider, cancel_predictions
 from .providers import UnknownAccount, build_providers
@@ -54,25 +53,16 @@ class WorkerDeps:
     limiter: Any = None  # api_client's Limiter; the Redis one in workers (see tasks.py)
     # Queues a job again, last, when its agent runs its quota of jobs (see tasks.py).
     defer: Callable[[str], None] = lambda job_id: None
-    # Turns at the CPU shared by the process's jobs (worker.cpu); by default, no limit.
-    cpu: CpuSlots = field(default_factory=lambda: CpuSlots(0))
 
 
 def run_job(job_id: str, deps: WorkerDeps) -> dict[str, Any] | None:
     """Run the job ``job_id`` as a new attempt; returns its envelope, or None when there
     was nothing to run (unknown or expired, already final, or held by a live attempt: a
     duplicate delivery)."""
-    turn = deps.cpu.turn()
-    with working(turn):
-        return _run_job(job_id, deps, turn)
-
-
-def _run_job(job_id: str, deps: WorkerDeps, turn: Turn) -> dict[str, Any] | None:
     store = deps.store
     begun = store.begin(job_id, deps.worker_name)
     if begun.state == "deferred":
-        with turn.released():
-            deps.defer(job_id)
+        deps.defer(job_id)
         return None
     if begun.state in ("missing", "final", "busy"):
         log.info("job.not_run", job_id=job_id, reason=begun.state)
@@ -84,13 +74,13 @@ def _run_job(job_id: str, deps: WorkerDeps, turn: Turn) -> dict[str, Any] | None
         attempt = begun.attempt
         meta: dict[str, Any] = {"worker": deps.worker_name, "attempt": attempt,
                                 "queued_ms": max(0, now_ms() - (begun.created_at or now_ms()))}  # fmt: skip
-        request, envelope = _settle_before_running(job_id, begun, deps, meta, turn)
+        request, envelope = _settle_before_running(job_id, begun, deps, meta)
         if envelope is None:
             if attempt > 1:
                 log.warning("job.retaken", attempt=attempt, previous_worker=begun.previous_worker)
             log.info("job.started", attempt=attempt, queued_ms=meta["queued_ms"])
             with metrics.job_running():
-                envelope = _execute(job_id, request, deps, meta, attempt, turn)
+                envelope = _execute(job_id, request, deps, meta, attempt)
         if store.finish(job_id, envelope["status"], envelope, attempt):
             metrics.record_job(envelope)
             log.info("job.finished", status=envelope["status"],
@@ -100,8 +90,8 @@ def _run_job(job_id: str, deps: WorkerDeps, turn: Turn) -> dict[str, Any] | None
         return envelope
 
 
-def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps, meta: dict[str, Any],
-                           turn: Turn) -> tuple[JobRequest | None, dict[str, Any] | None]:  # fmt: skip
+def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps,
+                           meta: dict[str, Any]) -> tuple[JobRequest | None, dict[str, Any] | None]:  # fmt: skip
     """The job's request, checked again, and the envelope of a job that must end without
     running its script (None: run it)."""
     store, attempt = deps.store, begun.attempt
@@ -117,7 +107,7 @@ def _settle_before_running(job_id: str, begun: Begun, deps: WorkerDeps, meta: di
         log.info("job.cancelled_before_running", attempt=attempt)
         envelope = failure_envelope(job_id, JobStatus.CANCELLED, "cancelled", "the job was cancelled", meta)
         if cancel == "predictions":
-            envelope["meta"]["cancelled_predictions"] = _cancel_predictions(job_id, request, deps, turn)
+            envelope["meta"]["cancelled_predictions"] = _cancel_predictions(job_id, request, deps)
         if begun.state in ("wrote", "exhausted"):  # an earlier attempt's writes stay visible
             envelope = _with_journal(envelope, store.journal(job_id))
         return request, envelope
@@ -148,24 +138,22 @@ def _with_journal(envelope: dict[str, Any], journal: list[dict[str, Any]]) -> di
     return envelope
 
 
-def _cancel_predictions(job_id: str, request: JobRequest, deps: WorkerDeps, turn: Turn,
+def _cancel_predictions(job_id: str, request: JobRequest, deps: WorkerDeps,
                         journal: Journal | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Cancel the predictions the job's journal shows still running (after waiting briefly
-    for write calls the cancel cut off, so that their predictions are known too). Waits and
-    calls, so it gives the job's turn up meanwhile."""
-    with turn.released():
-        if journal is not None and not journal.wait_idle(IN_FLIGHT_GRACE_SECONDS):
-            log.warning("job.cancel_in_flight_unknown")
-        try:
-            providers = deps.provider_factory(deps.settings, account=request.account, simulate=request.simulate,
-                                              attachments=request.files, limiter=deps.limiter)  # fmt: skip
-        except UnknownAccount:
-            return []
-        return cancel_predictions(providers, deps.store.journal(job_id))
+    for write calls the cancel cut off, so that their predictions are known too)."""
+    if journal is not None and not journal.wait_idle(IN_FLIGHT_GRACE_SECONDS):
+        log.warning("job.cancel_in_flight_unknown")
+    try:
+        providers = deps.provider_factory(deps.settings, account=request.account, simulate=request.simulate,
+                                          attachments=request.files, limiter=deps.limiter)  # fmt: skip
+    except UnknownAccount:
+        return []
+    return cancel_predictions(providers, deps.store.journal(job_id))
 
 
 def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str, Any],
-             attempt: int, turn: Turn) -> dict[str, Any]:  # fmt: skip
+             attempt: int) -> dict[str, Any]:  # fmt: skip
     settings = deps.settings
     limits = request.limits_for(settings)
     meta["limits"] = asdict(limits)
@@ -180,8 +168,7 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
     except UnknownAccount as exc:
         return failure_envelope(job_id, JobStatus.FAILED, exc.error_type, str(exc), meta)
     journal = Journal(deps.store, job_id, attempt)
-    # Each call does its Python work (the journal's included) in a turn of its own.
-    journaled = [TakingTurns(JournalingProvider(provider, journal), deps.cpu) for provider in providers]
+    journaled = [JournalingProvider(provider, journal) for provider in providers]
     output: list[str] = []
 
     def on_output(line: str) -> None:
@@ -192,7 +179,6 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
         deps.store.add_event(job_id, "call", entry, attempt)
 
     def on_stuck() -> None:
-        turn.revoke()  # the run will not give its turn up: the process's other jobs go on
         stuck = stuck_envelope(job_id, limits.wall_clock_seconds, output, meta, ended="its worker process was replaced")
         if deps.store.finish(job_id, JobStatus.LIMIT_EXCEEDED.value, stuck, attempt):
             metrics.record_job(stuck)
@@ -207,18 +193,16 @@ def _execute(job_id: str, request: JobRequest, deps: WorkerDeps, meta: dict[str,
             envelope: Envelope = run_script(
                 request.script, providers=journaled, args=request.args, limits=limits,
                 allow_writes=request.allow_writes, on_output=on_output, on_call=on_call,
-                chunk_name=request.file, job_id=job_id, cancel=watched.cancel, scheduler=turn,
+                chunk_name=request.file, job_id=job_id, cancel=watched.cancel,
             )  # fmt: skip
         finally:
             run_over.set()
-            for provider in journaled:
-                provider.revoke()  # calls still out were given up on: they hold no turn
     result = envelope.to_dict()
     result["job_id"] = job_id
     result["meta"] = {**result.get("meta", {}), **meta}
     if result["status"] == JobStatus.CANCELLED.value:
         log.info("job.cancel_honoured", reason=watched.cancel_reason)
         if deps.store.cancel_requested(job_id) == "predictions":
-            result["meta"]["cancelled_predictions"] = _cancel_predictions(job_id, request, deps, turn, journal)
+            result["meta"]["cancelled_predictions"] = _cancel_predictions(job_id, request, deps, journal)
     log.debug("job.ran", seconds=round(time.monotonic() - started, 3))
     return result

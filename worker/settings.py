@@ -22,7 +22,6 @@ reads the environment.
 | ``LUAQ_MAX_FILES_BYTES`` | ``max_files_bytes``: largest total of attached files | 104857600 |
 | ``LUAQ_WORKER_PROCESSES`` | ``worker_processes``: job-running processes per ``luaq worker`` | the number of CPUs |
 | ``LUAQ_WORKER_CONCURRENCY`` | ``worker_concurrency``: jobs one process runs at once (threads pool; see :mod:`worker.supervisor`) | 100 |
-| ``LUAQ_WORKER_CPU_SLOTS`` | ``worker_cpu_slots``: of those, how many may do Python work at once; the others wait their turn (:mod:`worker.cpu`); 0: no limit | 1 |
 | ``LUAQ_WORKER_POOL`` | ``worker_pool``: ``threads`` (many jobs per process) or ``prefork`` (one job per process) | ``threads`` |
 | ``LUAQ_WORKER_MAX_MEMORY_MB`` | ``worker_max_memory_mb``: a worker process using more is drained and replaced | 1024 |
 | ``LUAQ_LEASE_SECONDS`` | ``lease_seconds``: a running job's lease; a job whose worker stopped renewing it is taken over after this long | 30 |
@@ -156,7 +155,6 @@ class Settings:
     max_files_bytes: int = 100 * 1024 * 1024
     worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     worker_concurrency: int = 100
-    worker_cpu_slots: int = 1
     worker_pool: str = "threads"
     worker_max_memory_mb: int = 1024
     lease_seconds: float = 30.0
@@ -193,7 +191,6 @@ class Settings:
             max_files_bytes=_number(env, "LUAQ_MAX_FILES_BYTES", 100 * 1024 * 1024),
             worker_processes=_number(env, "LUAQ_WORKER_PROCESSES", os.cpu_count() or 1),
             worker_concurrency=_number(env, "LUAQ_WORKER_CONCURRENCY", 100),
-            worker_cpu_slots=_count(env, "LUAQ_WORKER_CPU_SLOTS", 1),
             worker_pool=_choice(env, "LUAQ_WORKER_POOL", ("threads", "prefork")),
             worker_max_memory_mb=_number(env, "LUAQ_WORKER_MAX_MEMORY_MB", 1024),
             lease_seconds=_number(env, "LUAQ_LEASE_SECONDS", 30.0, float),

@@ -15,9 +15,8 @@ from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready
 
-from . import cpu, metrics
+from . import metrics
 from .app import TASK_NAME
-from .cpu import CpuSlots
 from .job import JobRequest, JobStatus, stuck_envelope
 from .providers import build_providers
 from .ratelimit import RedisLimiter
@@ -44,11 +43,11 @@ def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     # One store (and Redis connection pool), limiter and watchdog per process, made on
     # first use (after the fork, under prefork).
     store = JobStore.from_settings(settings, ride_out_restarts=True)
-    limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits, sleep=cpu.sleep))
+    limiter = metrics.MeteredLimiter(RedisLimiter(store.redis, settings.rate_limits))
     name = f"{hostname}:{pid}"
     watchdog = Watchdog(store, name, heartbeat=_heartbeat, on_drain=_on_drain)
     return WorkerDeps(settings=settings, store=store, worker_name=name, limiter=limiter, watchdog=watchdog,
-                      defer=functools.partial(_defer, settings, store), cpu=CpuSlots(settings.worker_cpu_slots),
+                      defer=functools.partial(_defer, settings, store),
                       provider_factory=metrics.tracking_waits(build_providers))  # fmt: skip
 
 

@@ -12,8 +12,9 @@ Redis database that is flushed first (it must hold nothing but luaq's and Celery
   1 s and waiting for it (``replicate.run``; account limits and the agent's running quota
   lifted; submitted 100 at a time with ``LuaqClient.submit_many``), on one ``luaq worker`` (threads pool, one
   process per CPU, ``--p4-concurrency`` jobs per process): total wall time from the first
-  submission to the last finished job, peak resident memory of the worker processes, and
-  memory per waiting job (peak minus idle, over the jobs waiting at once). The same with
+  submission to the last finished job, peak resident memory of the worker processes,
+  memory per waiting job (peak minus idle, over the jobs waiting at once) and the workers'
+  CPU time per job. The same with
   plain prefork at Celery's default concurrency (one process per CPU) and with prefork at
   ``--prefork-many`` processes, on ``--prefork-jobs`` jobs (1,000 would take ~500 s):
   jobs per second, and the time 1,000 jobs would take.
@@ -399,7 +400,8 @@ def measure_p4(args: argparse.Namespace, env: dict[str, str], log_dir: Path, rep
     )
     p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args)
     print(f"P4 threads: {p4['jobs']} jobs in {p4['total_seconds']} s (goal <= 5 s), peak {p4['peak_rss_mb']} MB, "
-          f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['statuses']}")  # fmt: skip
+          f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['worker_cpu_ms_per_job']} ms of worker CPU per job, "
+          f"{p4['statuses']}")  # fmt: skip
     if args.prefork_jobs == 0:
         report["p4"] = {"threads": p4}
         return

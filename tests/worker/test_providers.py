@@ -8,7 +8,7 @@ from worker.providers import _simulator_transport, build_providers, thread_http_
 
 
 def _pool(client):
-    return client._transport._inner._pool
+    return client._transport._pool
 
 
 def test_each_thread_keeps_its_own_client_and_all_share_one_tls_context():

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -232,8 +232,13 @@ def kill_group(pgid: int, timeout: float = KILL_WAIT_SECONDS) -> bool:
     """SIGKILL every process of group ``pgid``; True once none is left (zombies count as gone)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+    return _gone(lambda: group_members(pgid), timeout)
+
+
+def _gone(alive: Callable[[], object], timeout: float) -> bool:
+    """Poll until ``alive()`` is falsy: True, or False when ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
-    while group_members(pgid):
+    while alive():
         if time.monotonic() > deadline:
             return False
         time.sleep(POLL_SECONDS)
@@ -296,19 +301,12 @@ def _end_process(pid: int) -> bool:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return True
-    deadline = time.monotonic() + LEFTOVER_GRACE_SECONDS
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
+    _gone(lambda: _alive(pid), LEFTOVER_GRACE_SECONDS)
     if leads_group:
         return kill_group(pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + KILL_WAIT_SECONDS
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(POLL_SECONDS)
-    return True
+    return _gone(lambda: _alive(pid), KILL_WAIT_SECONDS)
 
 
 def _alive(pid: int) -> bool:

@@ -84,20 +84,6 @@ def configured_accounts(settings: Settings) -> dict[str, Account]:
     return accounts_from_env(settings.environ)
 
 
-@functools.lru_cache(maxsize=8)
-def _accounts(settings: Settings, environ_id: int, simulate: bool) -> tuple[Mapping[str, str], dict[str, Account]]:
-    """The accounts jobs may name, read from the environment once per process rather than
-    once per job. Keyed by the environ's identity too (settings compare without it); the
-    environ is kept in the entry, so no other mapping can take its id while it is cached."""
-    real = configured_accounts(settings)
-    if not simulate:
-        return settings.environ, real
-    base_url = (settings.simulator_url or "").rstrip("/") or "https://api.replicate.com/v1"
-    if settings.simulator_url and not base_url.endswith("/v1"):
-        base_url += "/v1"
-    return settings.environ, simulated_accounts(sorted(real), base_url=base_url)
-
-
 def build_providers(
     settings: Settings,
     *,
@@ -108,8 +94,15 @@ def build_providers(
     limiter: Limiter | None = None,
 ) -> list[ReplicateProvider]:
     """The providers for one job; raises UnknownAccount for an unconfigured account."""
+    real = configured_accounts(settings)
     simulate = simulate or settings.simulate
-    accounts = dict(_accounts(settings, id(settings.environ), simulate)[1])
+    if simulate:
+        base_url = (settings.simulator_url or "").rstrip("/") or "https://api.replicate.com/v1"
+        if settings.simulator_url and not base_url.endswith("/v1"):
+            base_url += "/v1"
+        accounts = simulated_accounts(sorted(real), base_url=base_url)
+    else:
+        accounts = dict(real)
     if account not in accounts:
         raise UnknownAccount(account, list(accounts))
     if account != "default":

@@ -39,7 +39,7 @@ def set_process_hooks(heartbeat: Callable[[], None], on_drain: Callable[[], None
 
 
 @functools.lru_cache(maxsize=1)
-def _deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
+def worker_deps(settings: Settings, hostname: str, pid: int) -> WorkerDeps:
     # One store (and Redis connection pool), limiter and watchdog per process, made on
     # first use (after the fork, under prefork).
     store = JobStore.from_settings(settings, ride_out_restarts=True)
@@ -78,7 +78,7 @@ def _app(settings: Settings) -> Celery:
 
 
 def process_deps(app: Celery, hostname: str | None) -> WorkerDeps:
-    return _deps(app.luaq_settings, hostname or socket.gethostname(), os.getpid())  # type: ignore[attr-defined]
+    return worker_deps(app.luaq_settings, hostname or socket.gethostname(), os.getpid())  # type: ignore[attr-defined]
 
 
 class JobTask(Task):

@@ -81,6 +81,7 @@ def _serve_simulator(port: int, ready: Any) -> None:
 
 
 def start_simulator() -> tuple[multiprocessing.Process, str]:
+    """The simulator in a process of its own; its CPU time is part of each run's budget."""
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     process = context.Process(target=_serve_simulator, args=(0, ready), daemon=True)
@@ -209,6 +210,50 @@ class PeakMemory:
         return self.peak
 
 
+class HostCpu:
+    """CPU seconds spent during a run by each process on the host that takes part in it:
+    the workers, Redis, the simulator and this benchmark (the submitter). On a 2-CPU
+    machine their sum over the run's wall time shows how close the run came to using
+    both CPUs, i.e. whether it was bound by CPU or by waiting."""
+
+    def __init__(self, workers: Workers, r: redis.Redis, simulator_pid: int | None) -> None:
+        self._sources = {"workers": workers.cpu_seconds,
+                         "redis": lambda: cpu_seconds(int(r.info("server")["process_id"])),
+                         "simulator": lambda: _tree_cpu(simulator_pid),
+                         "submitter": time.process_time}  # fmt: skip
+        self._before = {name: read() for name, read in self._sources.items()}
+
+    def spent(self) -> dict[str, float]:
+        return {name: round(read() - self._before[name], 2) for name, read in self._sources.items()}
+
+
+def _tree_cpu(pid: int | None) -> float:
+    return 0.0 if pid is None else sum(cpu_seconds(p) for p in [pid, *descendants(pid)])
+
+
+def job_timeline(r: redis.Redis, job_ids: list[str], since_ms: int) -> dict[str, list[float]]:
+    """Percentiles (p50, p90, p99, max; seconds) of when the jobs were stored (from the
+    first submission), how long each waited in the queue, ran, and when it finished."""
+    rows = []
+    with r.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hmget(f"luaq:job:{job_id}", "created_at", "started_at", "finished_at")
+        for created, started, finished in pipe.execute():
+            if created and started and finished:
+                rows.append((int(created), int(started), int(finished)))
+
+    def spread(values: list[int]) -> list[float]:
+        values.sort()
+        return [round(values[min(len(values) - 1, int(len(values) * q))] / 1000, 2) for q in (0.5, 0.9, 0.99)] + [
+            round(values[-1] / 1000, 2)
+        ]
+
+    return {"stored_at": spread([c - since_ms for c, _s, _f in rows]),
+            "queued_for": spread([s - c for c, s, _f in rows]),
+            "ran_for": spread([f - s for _c, s, f in rows]),
+            "finished_at": spread([f - since_ms for _c, _s, f in rows])}  # fmt: skip
+
+
 # -- measurements ----------------------------------------------------------------------------
 
 
@@ -239,7 +284,8 @@ def warm_up(client: LuaqClient, jobs: int = 4) -> None:
         client.wait(job_id, timeout=120)
 
 
-def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args: str) -> dict[str, Any]:
+def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args: str,
+           simulator_pid: int | None = None) -> dict[str, Any]:  # fmt: skip
     r = fresh(url)
     settings = Settings.from_env(env)
     client = LuaqClient.from_settings(settings)
@@ -249,15 +295,18 @@ def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args
         r.delete("luaq:finished")
         idle = workers.rss_mb()
         memory = PeakMemory(workers)
-        cpu_before = workers.cpu_seconds()
-        started = time.monotonic()
+        host_cpu = HostCpu(workers, r, simulator_pid)
+        seconds, micros = r.time()
+        started, started_ms = time.monotonic(), seconds * 1000 + micros // 1000
+        ids = []
         for first in range(0, jobs, SUBMIT_CHUNK):
-            client.submit_many({"script": P4_SCRIPT, "args": {"n": n}, "allow_writes": True}
-                               for n in range(first, min(jobs, first + SUBMIT_CHUNK)))  # fmt: skip
+            ids += [s.job_id for s in client.submit_many({"script": P4_SCRIPT, "args": {"n": n}, "allow_writes": True}
+                                                         for n in range(first, min(jobs, first + SUBMIT_CHUNK)))]  # fmt: skip
         submitted = time.monotonic() - started
         wait_finished(r, jobs, timeout=max(120, jobs * 2.0))
         total = time.monotonic() - started
-        cpu = workers.cpu_seconds() - cpu_before
+        spent = host_cpu.spent()
+        cpu = spent["workers"]
         peak = memory.stop()
         waiting = min(jobs, _concurrent_capacity(worker_args))
         return {"jobs": jobs, "worker": " ".join(worker_args), "total_seconds": round(total, 2),
@@ -265,7 +314,9 @@ def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args
                 "seconds_for_1000": round(1000 / (jobs / total), 1), "statuses": statuses(r),
                 "idle_rss_mb": round(idle, 1), "peak_rss_mb": round(peak, 1),
                 "mb_per_waiting_job": round((peak - idle) / waiting, 3), "waiting_at_once": waiting,
-                "worker_cpu_ms_per_job": round(cpu / jobs * 1000, 2)}  # fmt: skip
+                "worker_cpu_ms_per_job": round(cpu / jobs * 1000, 2), "host_cpu_seconds": spent,
+                "host_cpu_busy": round(sum(spent.values()) / (total * CPUS), 2),
+                "timeline_seconds": job_timeline(r, ids, started_ms)}  # fmt: skip
     finally:
         workers.stop()
         client.close()
@@ -366,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(","))
 
     simulator, simulator_url = start_simulator()
+    args.simulator_pid = simulator.pid
     log_dir = Path(tempfile.mkdtemp(prefix="luaq-throughput-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
     # One agent submits everything here: its running quota is lifted, as the account limits are.
@@ -398,10 +450,14 @@ def measure_p4(args: argparse.Namespace, env: dict[str, str], log_dir: Path, rep
         "--concurrency",
         str(args.p4_concurrency),
     )
-    p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args)
+    p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args, simulator_pid=args.simulator_pid)
     print(f"P4 threads: {p4['jobs']} jobs in {p4['total_seconds']} s (goal <= 5 s), peak {p4['peak_rss_mb']} MB, "
           f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['worker_cpu_ms_per_job']} ms of worker CPU per job, "
           f"{p4['statuses']}")  # fmt: skip
+    timeline = p4["timeline_seconds"]
+    print(f"   where the time went (p50/p90/p99/max s): stored {timeline['stored_at']}, queued "
+          f"{timeline['queued_for']}, ran {timeline['ran_for']}, finished {timeline['finished_at']}; CPU seconds "
+          f"{p4['host_cpu_seconds']}, host CPUs busy {p4['host_cpu_busy']:.0%}")  # fmt: skip
     if args.prefork_jobs == 0:
         report["p4"] = {"threads": p4}
         return

@@ -14,6 +14,10 @@ class SimulatorServer(ThreadingHTTPServer):
     ``shutdown()`` and ``server_close()``. ``port`` is the bound port (useful with 0)."""
 
     daemon_threads = True
+    # The standard library's backlog is 5 pending connections: hundreds of jobs connecting
+    # at once overflowed it, and the kernel dropped their SYNs (a retry after 1 s, then 3 s),
+    # or reset them. Replicate's servers accept far more.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator

@@ -110,3 +110,22 @@ def test_an_injected_fault_drops_the_connection_over_http(server):
         with pytest.raises(httpx.RemoteProtocolError):
             http.get("/account", headers=AUTH)
         assert http.get("/account", headers=AUTH).status_code == 200
+
+
+def test_hundreds_of_clients_can_connect_at_once_before_any_is_accepted():
+    """The listen backlog holds a burst of connections (a worker's jobs all starting at
+    once): with the standard library's 5, the kernel dropped the rest of the burst and
+    their connects stalled for a second or more, or were reset."""
+    import socket
+
+    server = serve(Simulator(public_base_url=None), "127.0.0.1", 0)  # bound, not accepting yet
+    clients = []
+    try:
+        for _ in range(200):
+            client = socket.create_connection(("127.0.0.1", server.port), timeout=0.5)
+            clients.append(client)
+        assert len(clients) == 200
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()

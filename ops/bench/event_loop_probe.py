@@ -1,6 +1,6 @@
 """How much CPU would P4's jobs cost on one asyncio event loop? A probe, not a test.
 
-    .venv/bin/python ops/bench/event_loop_probe.py [--jobs 1000] [--redis-url redis://127.0.0.1:6379/13]
+    .venv/bin/python ops/bench/event_loop_probe.py [--jobs 1000] [--redis-url redis://127.0.0.1:6379/10]
         [--out ops/bench/event-loop-probe-report.json]
 
 Issue 4 asks for the OpenResty shape: every script a coroutine, every blocking call a
@@ -139,7 +139,11 @@ def _figures(name: str, job_ids: list[str], outcomes: list[str], wall: float, cp
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/10",
+        help="a database of its own, flushed first (the test suite uses 11-14)",
+    )
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2, help="each driver this many times, alternating")
     parser.add_argument("--out", default=str(REPO / "ops" / "bench" / "event-loop-probe-report.json"))

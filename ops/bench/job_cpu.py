@@ -1,6 +1,6 @@
 """CPU per trivial job inside one worker process, by how many jobs run at once. Not a test.
 
-    .venv/bin/python ops/bench/job_cpu.py [--redis-url redis://127.0.0.1:6379/13]
+    .venv/bin/python ops/bench/job_cpu.py [--redis-url redis://127.0.0.1:6379/10]
         [--jobs 3000] [--threads 1,4,16,100] [--out ops/bench/job-cpu-report.json]
 
 Runs ``return 1`` jobs through :func:`worker.runner.run_job` in this process (no Celery:
@@ -73,7 +73,11 @@ def measure(store: JobStore, deps: WorkerDeps, settings: Settings, jobs: int, th
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/10",
+        help="a database of its own, flushed first (the test suite uses 11-14)",
+    )
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--threads", default="1,4,16,100")
     parser.add_argument("--out", default=str(REPO / "ops" / "bench" / "job-cpu-report.json"))

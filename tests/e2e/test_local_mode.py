@@ -16,6 +16,7 @@ import redis
 
 from tests.conftest import REPO, wait_until
 from worker import keys
+from worker.local import KILL_WAIT_SECONDS, LEFTOVER_GRACE_SECONDS
 
 QUICKSTART = REPO / "examples" / "quickstart.lua"
 
@@ -233,7 +234,14 @@ def test_the_next_up_stops_a_worker_left_by_a_killed_up_before_saying_so(tmp_pat
 
     again = Up(env)
     try:
-        wait_until(lambda: again.said("left by an earlier luaq up"), timeout=30, message="the leftover to be stopped")
+        # The worker may take its SIGTERM grace and then its SIGKILL wait before it is said
+        # stopped, and the new luaq up must start first: 30 s timed out once on a loaded CI.
+        try:
+            wait_until(lambda: again.said("left by an earlier luaq up"),
+                       timeout=LEFTOVER_GRACE_SECONDS + KILL_WAIT_SECONDS + 30, message="the leftover to be stopped")  # fmt: skip
+        except BaseException:
+            print("the new luaq up said:", *again.lines, sep="\n")  # shown with the failure
+            raise
         assert still_running(worker) == []
         assert again.said(f"luaq: stopped worker {state['worker_pid']} left by an earlier luaq up")
         wait_for_state(env, again)

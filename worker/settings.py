@@ -229,11 +229,26 @@ def local_state_path(home: Path) -> Path:
 
 
 def read_local_state(home: Path) -> dict | None:
-    """The state a running ``luaq up`` wrote, or None when none is running."""
+    """The state a running ``luaq up`` wrote, or None when none is running: its pid must
+    be alive and, where ``/proc`` shows it, still a luaq process (a ``luaq up`` killed
+    outright leaves its state behind, and its pid may since have gone to another program)."""
     path = local_state_path(home)
     try:
         state = json.loads(path.read_text())
-        os.kill(int(state["pid"]), 0)
+        pid = int(state["pid"])
+        os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return state
+    return state if _runs_luaq(pid) else None
+
+
+def _runs_luaq(pid: int) -> bool:
+    """Whether ``pid`` runs ``luaq up`` (the ``luaq`` script or ``-m worker.cli``)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self/cmdline").exists()  # no /proc here: trust the pid
+    except OSError:
+        return True
+    command = any(arg == b"worker.cli" or arg.rsplit(b"/", 1)[-1] == b"luaq" for arg in argv)
+    return command and b"up" in argv

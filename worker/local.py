@@ -105,11 +105,10 @@ def run_local_stack(settings: Settings, *, script: str | None, simulate: bool, c
             command += ["--concurrency", str(concurrency)]
         interrupts.install()  # from here on, Ctrl-C stops the worker as the module docstring says
         worker = LocalWorker.start(command, env)
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        state_path.write_text(json.dumps({
+        _write_state(state_path, {
             "pid": os.getpid(), "redis_url": settings.redis_url, "simulate": simulate, "worker_pid": worker.pid,
             "redis_pid": redis_server.process.pid if redis_server else None,
-        }))  # fmt: skip
+        })  # fmt: skip
         if script is not None:
             try:
                 with interrupts.raising():  # Ctrl-C cuts the wait for the job short
@@ -267,6 +266,15 @@ def group_members(pgid: int) -> list[int]:
         if int(pgrp) == pgid and state not in ("Z", "X"):
             members.append(int(entry.name))
     return members
+
+
+def _write_state(path: Path, state: dict[str, object]) -> None:
+    """Replace the state file whole: a reader (``luaq submit`` in another terminal) sees the
+    old file or the new one, never a half-written one (it would take local mode for down)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(state))
+    os.replace(partial, path)
 
 
 def _reap_leftovers(path: Path) -> bool:

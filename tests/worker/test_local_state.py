@@ -55,3 +55,34 @@ def test_a_dead_pid_does_not(tmp_path):
     process.wait()
     _state(tmp_path, process.pid)
     assert read_local_state(tmp_path) is None
+
+
+def test_a_reader_never_sees_a_half_written_state(tmp_path):
+    """luaq up replaces its state file whole: `luaq submit` in another terminal, reading it
+    meanwhile, would otherwise find it empty and take local mode for down."""
+    import threading
+
+    from worker.local import _write_state
+
+    path = local_state_path(tmp_path)
+    _write_state(path, {"pid": 0, "redis_url": "redis://127.0.0.1:1/0"})
+    torn, done = [], threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            text = path.read_text()
+            try:
+                json.loads(text)
+            except ValueError:
+                torn.append(text)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(3000):
+            _write_state(path, {"pid": n, "redis_url": "redis://127.0.0.1:1/0", "pad": "x" * 2000})
+    finally:
+        done.set()
+        reader.join()
+    assert torn == []
+    assert [p.name for p in tmp_path.iterdir()] == ["local.json"]  # no partial file left behind

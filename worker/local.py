@@ -39,7 +39,7 @@ from typing import Any
 import click
 
 from .local_redis import EmbeddedRedis, die_with_parent, start_embedded_redis
-from .settings import Settings, local_state_path, read_local_state
+from .settings import Settings, local_state_path, process_argv, read_local_state
 
 EXIT_INTERRUPTED = 130
 LEFTOVER_GRACE_SECONDS = 5.0  # a worker left by an earlier luaq up gets this long to exit on SIGTERM
@@ -334,11 +334,10 @@ def _alive(pid: int) -> bool:
 
 def _is_ours(pid: int) -> bool:
     """Whether ``pid`` still runs a luaq worker or server (pids get reused)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return any(name in cmdline for name in (b"worker.cli", b"valkey-server", b"redis-server"))
+    argv = process_argv(pid)
+    return argv is not None and any(
+        name in arg for arg in argv for name in (b"worker.cli", b"valkey-server", b"redis-server")
+    )
 
 
 def _state_is_ours(path: Path) -> bool:

@@ -64,16 +64,16 @@ _tls_lock = threading.Lock()
 
 
 @functools.cache
+def _built_tls_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
 def _tls_context() -> ssl.SSLContext:
     # Under the lock: functools.cache does not stop the hundreds of job threads that start
     # at once from each building a context (25 per process were measured, ~15 ms each).
+    # Taken once per thread, when its HTTP client is made.
     with _tls_lock:
         return _built_tls_context()
-
-
-@functools.cache
-def _built_tls_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
 
 
 def thread_http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:

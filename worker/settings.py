@@ -242,13 +242,19 @@ def read_local_state(home: Path) -> dict | None:
     return state if _runs_luaq(pid) else None
 
 
+def process_argv(pid: int) -> list[bytes] | None:
+    """The command line ``pid`` runs, from ``/proc``; None when it cannot be read (the
+    process has gone, or this system has no ``/proc``)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+
+
 def _runs_luaq(pid: int) -> bool:
     """Whether ``pid`` runs ``luaq up`` (the ``luaq`` script or ``-m worker.cli``)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return not Path("/proc/self/cmdline").exists()  # no /proc here: trust the pid
-    except OSError:
-        return True
+    argv = process_argv(pid)
+    if argv is None:  # unreadable, or no /proc here: trust the live pid; gone: not running
+        return Path(f"/proc/{pid}").exists() or not Path("/proc/self").exists()
     command = any(arg == b"worker.cli" or arg.rsplit(b"/", 1)[-1] == b"luaq" for arg in argv)
     return command and b"up" in argv

@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import threading
 import time
@@ -41,15 +39,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "ops" / "bench"))
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
-from throughput import P4_SCRIPT, UNLIMITED, start_simulator  # noqa: E402
+from throughput import P4_SCRIPT, UNLIMITED, add_redis_url_option, in_process_worker, machine, start_simulator  # noqa: E402
 
 from sandbox import CallOutcome  # noqa: E402
 from sandbox._bridge import CallResult, ProviderCall  # noqa: E402
 from sandbox._runtime import Pending, ScriptRun  # noqa: E402
-from worker import tasks  # noqa: E402
 from worker.job import JobRequest  # noqa: E402
-from worker.logs import configure_logging  # noqa: E402
 from worker.runner import WorkerDeps, run_job  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 from worker.store import JobStore, now_ms  # noqa: E402
@@ -139,27 +134,15 @@ def _figures(name: str, job_ids: list[str], outcomes: list[str], wall: float, cp
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/10",
-        help="a database of its own, flushed first (the test suite uses 11-14)",
-    )
+    add_redis_url_option(parser)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2, help="each driver this many times, alternating")
     parser.add_argument("--out", default=str(REPO / "ops" / "bench" / "event-loop-probe-report.json"))
     args = parser.parse_args(argv)
     simulator, simulator_url = start_simulator()
     try:
-        redis.Redis.from_url(args.redis_url).flushdb()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
-        environ.update(LUAQ_REDIS_URL=args.redis_url, LUAQ_SIMULATE="1", LUAQ_AGENT_MAX_RUNNING="0",
-                       LUAQ_SIMULATOR_URL=simulator_url, LUAQ_RATE_LIMITS=UNLIMITED)  # fmt: skip
-        settings = Settings.from_env(environ)
-        configure_logging(json=True, level="WARNING")
-        store = JobStore.from_settings(settings)
-        deps = tasks.worker_deps(settings, "probe", os.getpid())
-        deps.watchdog.start()
-        tasks.tune_garbage_collection()
+        settings, store, deps = in_process_worker(args.redis_url, "probe", LUAQ_SIMULATOR_URL=simulator_url,
+                                                  LUAQ_RATE_LIMITS=UNLIMITED)  # fmt: skip
         run_threads(deps, store_jobs(store, settings, 20))  # warm up both paths
         run_loop(deps, simulator_url, store_jobs(store, settings, 20))
         rows = []
@@ -174,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = [r["cpu_ms_per_job"] for r in rows if r["driver"] == "event loop"]
         ratio = min(loop) / min(threads)
         print(f"event loop / threads, CPU per job: {ratio:.2f}")
-        report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                              "platform": platform.platform()}, "runs": rows, "cpu_ratio": round(ratio, 3)}  # fmt: skip
+        report = {"machine": machine(), "runs": rows, "cpu_ratio": round(ratio, 3)}  # fmt: skip
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
         print(f"report: {args.out}")
     finally:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import threading
 import time
@@ -33,12 +31,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "ops" / "bench"))
 
-import redis  # noqa: E402
+from throughput import add_redis_url_option, in_process_worker, machine  # noqa: E402
 
-from worker import tasks  # noqa: E402
 from worker.job import JobRequest  # noqa: E402
-from worker.logs import configure_logging  # noqa: E402
 from worker.runner import WorkerDeps, run_job  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 from worker.store import JobStore  # noqa: E402
@@ -73,24 +70,12 @@ def measure(store: JobStore, deps: WorkerDeps, settings: Settings, jobs: int, th
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/10",
-        help="a database of its own, flushed first (the test suite uses 11-14)",
-    )
+    add_redis_url_option(parser)
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--threads", default="1,4,16,100")
     parser.add_argument("--out", default=str(REPO / "ops" / "bench" / "job-cpu-report.json"))
     args = parser.parse_args(argv)
-    redis.Redis.from_url(args.redis_url).flushdb()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
-    environ.update(LUAQ_REDIS_URL=args.redis_url, LUAQ_SIMULATE="1", LUAQ_AGENT_MAX_RUNNING="0")
-    settings = Settings.from_env(environ)
-    configure_logging(json=True, level="WARNING")
-    store = JobStore.from_settings(settings)
-    deps = tasks.worker_deps(settings, "bench", os.getpid())
-    deps.watchdog.start()  # renews the leases, as in a worker
-    tasks.tune_garbage_collection()
+    settings, store, deps = in_process_worker(args.redis_url, "bench")
     measure(store, deps, settings, 200, 1, False)  # warm up
 
     counts = [int(n) for n in args.threads.split(",")]
@@ -104,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{count} threads: {free['cpu_ms_per_job']} ms per job "
               f"({free['cpu_ms_per_job'] / baseline['cpu_ms_per_job']:.2f}x one thread); one job at a time: "
               f"{locked['cpu_ms_per_job']} ms ({locked['cpu_ms_per_job'] / baseline['cpu_ms_per_job']:.2f}x)")  # fmt: skip
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform()}, "runs": rows}  # fmt: skip
+    report = {"machine": machine(), "runs": rows}  # fmt: skip
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out}")
     return 0

@@ -55,7 +55,9 @@ sys.path.insert(0, str(REPO))
 import redis  # noqa: E402
 
 from worker.client import LuaqClient  # noqa: E402
+from worker.runner import WorkerDeps  # noqa: E402
 from worker.settings import Settings  # noqa: E402
+from worker.store import JobStore  # noqa: E402
 
 CPUS = os.cpu_count() or 1
 UNLIMITED = json.dumps({"*": {"create": [1e7, 100_000], "other": [1e7, 100_000], "in_flight": 100_000}})
@@ -64,6 +66,7 @@ local prediction = app.integrations.replicate.run({ref = "black-forest-labs/flux
                                                   input = {prompt = "bench " .. job.args.n}})
 return prediction.status
 """
+IN_PROCESS_REDIS_URL = "redis://127.0.0.1:6379/10"  # in-process benches: a database the tests (11-14) leave alone
 SUBMIT_CHUNK = 100  # P4 submits with LuaqClient.submit_many, this many jobs a call
 BARE_QUEUE = "bare"
 BARE_COUNT = "bench:bare:count"
@@ -72,6 +75,41 @@ BARE_LAST = "bench:bare:last"
 
 
 # -- processes -------------------------------------------------------------------------------
+
+
+def bench_environ(redis_url: str, **values: str) -> dict[str, str]:
+    """This environment without luaq's and Replicate's settings, then luaq's for a bench:
+    simulated jobs on ``redis_url``, and one agent (everything here is submitted by one)
+    whose running quota is lifted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
+    env.update(LUAQ_REDIS_URL=redis_url, LUAQ_SIMULATE="1", LUAQ_AGENT_MAX_RUNNING="0", **values)
+    return env
+
+
+def in_process_worker(redis_url: str, name: str, **values: str) -> tuple[Settings, JobStore, WorkerDeps]:
+    """What a worker process has, made in this one, on a flushed ``redis_url``: its settings,
+    store and job dependencies, its watchdog renewing leases, its collector tuned."""
+    from worker import tasks
+    from worker.logs import configure_logging
+
+    redis.Redis.from_url(redis_url).flushdb()
+    settings = Settings.from_env(bench_environ(redis_url, **values))
+    configure_logging(json=True, level="WARNING")
+    store = JobStore.from_settings(settings)
+    deps = tasks.worker_deps(settings, name, os.getpid())
+    deps.watchdog.start()
+    tasks.tune_garbage_collection()
+    return settings, store, deps
+
+
+def machine() -> dict[str, Any]:
+    """What each report says of the host it was measured on."""
+    return {"cpus": CPUS, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def add_redis_url_option(parser: argparse.ArgumentParser, default: str = IN_PROCESS_REDIS_URL) -> None:
+    parser.add_argument("--redis-url", default=default,
+                        help="a database of its own, flushed first (the test suite uses 11-14)")  # fmt: skip
 
 
 def _serve_simulator(port: int, ready: Any) -> None:
@@ -219,10 +257,8 @@ class HostCpu:
     machine their sum over the run's wall time shows how close the run came to using
     both CPUs, i.e. whether it was bound by CPU or by waiting."""
 
-    def __init__(self, workers: Workers, r: redis.Redis, simulator_pid: int | None) -> None:
-        self._sources = {"workers": workers.cpu_seconds,
-                         "redis": lambda: cpu_seconds(int(r.info("server")["process_id"])),
-                         "simulator": lambda: _tree_cpu(simulator_pid),
+    def __init__(self, workers: Workers, r: redis.Redis, simulator: Workers) -> None:
+        self._sources = {"workers": workers.cpu_seconds, "redis": redis_cpu(r), "simulator": simulator.cpu_seconds,
                          "submitter": time.process_time}  # fmt: skip
         self._before = {name: read() for name, read in self._sources.items()}
 
@@ -230,8 +266,9 @@ class HostCpu:
         return {name: round(read() - self._before[name], 2) for name, read in self._sources.items()}
 
 
-def _tree_cpu(pid: int | None) -> float:
-    return 0.0 if pid is None else sum(cpu_seconds(p) for p in [pid, *descendants(pid)])
+def redis_cpu(r: redis.Redis) -> Callable[[], float]:
+    """Reads the CPU time the Redis server behind ``r`` has used (it runs on this host)."""
+    return functools.partial(cpu_seconds, int(r.info("server")["process_id"]))
 
 
 def job_timeline(r: redis.Redis, job_ids: list[str], since_ms: int) -> dict[str, list[float]]:
@@ -288,7 +325,7 @@ def warm_up(client: LuaqClient, jobs: int = 4) -> None:
 
 
 def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args: str,
-           simulator_pid: int | None = None) -> dict[str, Any]:  # fmt: skip
+           simulator: Workers) -> dict[str, Any]:  # fmt: skip
     r = fresh(url)
     settings = Settings.from_env(env)
     client = LuaqClient.from_settings(settings)
@@ -298,7 +335,7 @@ def run_p4(url: str, env: dict[str, str], log_dir: Path, jobs: int, *worker_args
         r.delete("luaq:finished")
         idle = workers.rss_mb()
         memory = PeakMemory(workers)
-        host_cpu = HostCpu(workers, r, simulator_pid)
+        host_cpu = HostCpu(workers, r, simulator)
         seconds, micros = r.time()
         started, started_ms = time.monotonic(), seconds * 1000 + micros // 1000
         ids = []
@@ -373,15 +410,15 @@ def cpu_per_message(workers: Workers, r: redis.Redis, done: Callable[[], int], t
     """Wait until ``done()`` reaches ``total``; the workers' and Redis's CPU per job over
     the run's second half, when the workers are long started (their start-up costs
     seconds of CPU, which would swamp a run of a few seconds)."""
-    redis_cpu = functools.partial(cpu_seconds, int(r.info("server")["process_id"]))
+    redis_seconds = redis_cpu(r)
     deadline = time.monotonic() + 300
     marks: list[tuple[int, float, float]] = []
     while True:
         count = done()
         if not marks and count >= total // 2:
-            marks.append((count, workers.cpu_seconds(), redis_cpu()))
+            marks.append((count, workers.cpu_seconds(), redis_seconds()))
         if count >= total:
-            marks.append((count, workers.cpu_seconds(), redis_cpu()))
+            marks.append((count, workers.cpu_seconds(), redis_seconds()))
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {count} of {total} jobs done in 300 s")
@@ -424,7 +461,7 @@ def run_p6(url: str, env: dict[str, str], log_dir: Path, samples: int) -> dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    add_redis_url_option(parser, "redis://127.0.0.1:6379/15")
     parser.add_argument("--p4-jobs", type=int, default=1000)
     parser.add_argument("--p4-concurrency", type=int, default=500, help="jobs per worker process (threads pool)")
     parser.add_argument("--p4-processes", type=int, default=CPUS, help="worker processes (threads pool)")
@@ -439,14 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(","))
 
     simulator, simulator_url = start_simulator()
-    args.simulator_pid = simulator.pid
+    args.simulator = Workers([simulator])
     log_dir = Path(tempfile.mkdtemp(prefix="luaq-throughput-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LUAQ_", "REPLICATE_"))}
-    # One agent submits everything here: its running quota is lifted, as the account limits are.
-    env.update(LUAQ_REDIS_URL=args.redis_url, LUAQ_SIMULATE="1", LUAQ_SIMULATOR_URL=simulator_url,
-               LUAQ_RATE_LIMITS=UNLIMITED, LUAQ_AGENT_MAX_RUNNING="0", PYTHONPATH=str(REPO))  # fmt: skip
-    report: dict[str, Any] = {"machine": {"cpus": CPUS, "python": platform.python_version(),
-                                          "platform": platform.platform()}, "logs": str(log_dir)}  # fmt: skip
+    env = bench_environ(args.redis_url, LUAQ_SIMULATOR_URL=simulator_url, LUAQ_RATE_LIMITS=UNLIMITED,
+                        PYTHONPATH=str(REPO))  # fmt: skip
+    report: dict[str, Any] = {"machine": machine(), "logs": str(log_dir)}
     try:
         if "p4" in only:
             measure_p4(args, env, log_dir, report)
@@ -472,7 +506,7 @@ def measure_p4(args: argparse.Namespace, env: dict[str, str], log_dir: Path, rep
         "--concurrency",
         str(args.p4_concurrency),
     )
-    p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args, simulator_pid=args.simulator_pid)
+    p4 = run_p4(args.redis_url, env, log_dir, args.p4_jobs, *threads_args, simulator=args.simulator)
     print(f"P4 threads: {p4['jobs']} jobs in {p4['total_seconds']} s (goal <= 5 s), peak {p4['peak_rss_mb']} MB, "
           f"{p4['mb_per_waiting_job']} MB per waiting job, {p4['worker_cpu_ms_per_job']} ms of worker CPU per job, "
           f"{p4['statuses']}")  # fmt: skip
@@ -483,11 +517,11 @@ def measure_p4(args: argparse.Namespace, env: dict[str, str], log_dir: Path, rep
     if args.prefork_jobs == 0:
         report["p4"] = {"threads": p4}
         return
-    prefork = run_p4(args.redis_url, env, log_dir, args.prefork_jobs, "--pool", "prefork")
+    prefork = run_p4(args.redis_url, env, log_dir, args.prefork_jobs, "--pool", "prefork", simulator=args.simulator)
     print(f"P4 prefork (default, {CPUS} processes): {prefork['jobs_per_second']} jobs/s -> "
           f"{prefork['seconds_for_1000']} s for 1000, peak {prefork['peak_rss_mb']} MB")  # fmt: skip
     many = run_p4(args.redis_url, env, log_dir, max(args.prefork_jobs, args.prefork_many * 4), "--pool", "prefork",
-                  "--concurrency", str(args.prefork_many))  # fmt: skip
+                  "--concurrency", str(args.prefork_many), simulator=args.simulator)  # fmt: skip
     print(f"P4 prefork ({args.prefork_many} processes): {many['jobs_per_second']} jobs/s -> "
           f"{many['seconds_for_1000']} s for 1000, peak {many['peak_rss_mb']} MB, "
           f"{many['mb_per_waiting_job']} MB per waiting job")  # fmt: skip

@@ -28,3 +28,37 @@ def test_a_jobs_provider_calls_through_its_threads_client(settings):
     transport = _simulator_transport(settings.simulator_prediction_seconds)
     assert provider._http is thread_http_client(transport)
     assert provider._http is not thread_http_client()  # another transport, another client
+
+
+def test_threads_starting_at_once_build_one_tls_context(monkeypatch):
+    """Hundreds of job threads make their clients at once: one context is built, not one
+    each (building one takes ~15 ms)."""
+    import time
+
+    from worker import providers
+
+    built = []
+
+    def slow_context():
+        built.append(1)
+        time.sleep(0.05)  # long enough for every thread below to arrive while it builds
+        return object()
+
+    monkeypatch.setattr(providers.httpx, "create_ssl_context", slow_context)
+    providers._built_tls_context.cache_clear()
+    try:
+        start = threading.Barrier(20)
+        contexts = []
+
+        def make() -> None:
+            start.wait()
+            contexts.append(providers._tls_context())
+
+        threads = [threading.Thread(target=make) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(built) == 1 and len({id(context) for context in contexts}) == 1 and len(contexts) == 20
+    finally:
+        providers._built_tls_context.cache_clear()

@@ -20,17 +20,32 @@ after 1 s):
 The event-loop side is a sketch of the call path, not the product's: it speaks to the
 simulator's one route P4 uses and skips api_client's argument validation, retries and
 error mapping. Its figure is therefore a floor for that design; the threads figure is
-the real code. Both print CPU per job for the whole process and the wall time.
+the real code. With ``greenlet`` installed (``pip install -e ".[bench]"``) two more drivers
+run the real code on one loop, the way SQLAlchemy runs its sync core on asyncio:
+
+- **greenlet loop**: each job's whole :func:`~worker.runner.run_job` in a greenlet of its
+  own on the loop's thread; its HTTP goes through httpx's async transport (the sync
+  client's transport hands each request to the loop and switches to it until the answer
+  is in) and its sleeps are the loop's; Redis calls and Lua run in place, on the loop;
+- **greenlet loop, Lua in threads**: the same, but each Lua slice (``ScriptRun.start`` /
+  ``resume``) runs in a pool of four threads, so that a script stuck in a C call would
+  hold one of them rather than the loop.
+
+Both drop the driver's call thread and its cancel wait (a sketch: the point is the CPU).
+All drivers print CPU per job for the whole process and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib.util
 import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +126,93 @@ class LoopJob:
         return CallResult(started, time.monotonic(), outcome=CallOutcome(prediction, response.status_code))
 
 
+def _await_on_loop(awaitable: Any) -> Any:
+    """From a job's greenlet: wait for ``awaitable`` on the loop (the parent greenlet)."""
+    import greenlet
+
+    return greenlet.getcurrent().parent.switch(awaitable)
+
+
+async def _in_greenlet(fn: Any) -> Any:
+    """Run ``fn`` in a greenlet, awaiting each awaitable it hands over (SQLAlchemy's
+    ``greenlet_spawn``)."""
+    import greenlet
+
+    job = greenlet.greenlet(fn)
+    handed = job.switch()
+    while not job.dead:
+        try:
+            value = await handed
+        except BaseException as exc:  # handed back into the greenlet
+            handed = job.throw(exc)
+        else:
+            handed = job.switch(value)
+    return handed
+
+
+class _LoopTransport(httpx.BaseTransport):
+    """A sync httpx transport whose requests are made by httpx's async one, on the loop."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport(verify=TLS)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def exchange() -> tuple[int, httpx.Headers, bytes, dict[str, Any]]:
+            response = await self._inner.handle_async_request(request)
+            try:
+                body = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+            finally:
+                await response.aclose()
+            return response.status_code, response.headers, body, dict(response.extensions)
+
+        status, headers, body, extensions = _await_on_loop(exchange())
+        return httpx.Response(status, headers=headers, content=body, extensions=extensions)
+
+
+def run_greenlets(deps: WorkerDeps, job_ids: list[str], lua_threads: int = 0) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sandbox._driver as driver
+    import worker.providers as providers
+    from api_client._client import new_http_client
+
+    lua_pool = ThreadPoolExecutor(lua_threads, thread_name_prefix="probe-lua") if lua_threads else None
+
+    def loop_sleep(seconds: float) -> None:
+        _await_on_loop(asyncio.sleep(seconds))
+
+    def lua_step(fn: Any, *args: Any) -> Any:
+        if lua_pool is None:
+            return fn(*args)
+        return _await_on_loop(asyncio.get_running_loop().run_in_executor(lua_pool, fn, *args))
+
+    def drive(run: ScriptRun, *, clock: Any = time.monotonic, cancel: Any = None, **_: Any) -> Any:
+        step = lua_step(run.start)
+        while isinstance(step, Pending):
+            step = lua_step(run.resume, driver.perform(step.request, clock=clock, sleep=loop_sleep))
+        return step.envelope
+
+    saved = driver.drive, providers.thread_http_client
+    driver.drive = drive
+    providers.thread_http_client = lambda transport=None: new_http_client(_LoopTransport(), max_connections=4,
+                                                                          verify=TLS)  # fmt: skip
+    try:
+
+        async def main() -> list[str]:
+            return await asyncio.gather(*(_in_greenlet(lambda j=job_id: run_job(j, deps)["status"])
+                                          for job_id in job_ids))  # fmt: skip
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        outcomes = asyncio.run(main())
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        driver.drive, providers.thread_http_client = saved
+        if lua_pool is not None:
+            lua_pool.shutdown()
+    name = f"greenlet loop, Lua in {lua_threads} threads" if lua_threads else "greenlet loop"
+    return _figures(name, job_ids, outcomes, wall, cpu)
+
+
 def run_loop(deps: WorkerDeps, base_url: str, job_ids: list[str]) -> dict[str, Any]:
     async def one(job_id: str) -> str:
         # A client per job: httpcore's pool looks at every connection it holds whenever a
@@ -141,23 +243,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     simulator, simulator_url = start_simulator()
     try:
+        # The process's Redis pool is sized to its concurrency: here, every job at once.
         settings, store, deps = in_process_worker(args.redis_url, "probe", LUAQ_SIMULATOR_URL=simulator_url,
-                                                  LUAQ_RATE_LIMITS=UNLIMITED)  # fmt: skip
-        run_threads(deps, store_jobs(store, settings, 20))  # warm up both paths
-        run_loop(deps, simulator_url, store_jobs(store, settings, 20))
+                                                  LUAQ_RATE_LIMITS=UNLIMITED,
+                                                  LUAQ_WORKER_CONCURRENCY=str(args.jobs))  # fmt: skip
+        drivers: list[Callable[[list[str]], dict[str, Any]]] = [
+            functools.partial(run_threads, deps),
+            functools.partial(run_loop, deps, simulator_url),
+        ]
+        if importlib.util.find_spec("greenlet") is not None:
+            drivers += [functools.partial(run_greenlets, deps), functools.partial(run_greenlets, deps, lua_threads=4)]
+        else:
+            print("greenlet is not installed: the greenlet drivers are left out (pip install -e '.[bench]')")
+        for run in drivers:
+            run(store_jobs(store, settings, 20))  # warm up every path
         rows = []
         for _ in range(args.rounds):
-            for driver in (run_threads, run_loop):
-                ids = store_jobs(store, settings, args.jobs)
-                row = driver(deps, ids) if driver is run_threads else driver(deps, simulator_url, ids)
+            for run in drivers:
+                row = run(store_jobs(store, settings, args.jobs))
                 rows.append(row)
                 print(f"{row['driver']}: {row['jobs']} jobs in {row['wall_seconds']} s, "
                       f"{row['cpu_ms_per_job']} ms of CPU per job, {row['statuses']}")  # fmt: skip
-        threads = [r["cpu_ms_per_job"] for r in rows if r["driver"] == "threads"]
-        loop = [r["cpu_ms_per_job"] for r in rows if r["driver"] == "event loop"]
-        ratio = min(loop) / min(threads)
-        print(f"event loop / threads, CPU per job: {ratio:.2f}")
-        report = {"machine": machine(), "runs": rows, "cpu_ratio": round(ratio, 3)}  # fmt: skip
+        threads = min(r["cpu_ms_per_job"] for r in rows if r["driver"] == "threads")
+        ratios = {}
+        for name in dict.fromkeys(r["driver"] for r in rows if r["driver"] != "threads"):
+            ratios[name] = round(min(r["cpu_ms_per_job"] for r in rows if r["driver"] == name) / threads, 3)
+            print(f"{name} / threads, CPU per job: {ratios[name]:.2f}")
+        report = {"machine": machine(), "runs": rows, "cpu_ratio_to_threads": ratios}  # fmt: skip
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
         print(f"report: {args.out}")
     finally:

@@ -160,6 +160,17 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def _describe(pid: int) -> str:
+    """``pid``'s state and command line as /proc shows them, for a failure's output."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid}: gone"
+    state, ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+    return f"{pid}: state {state}, parent {ppid}, group {pgrp}: {cmdline}"
+
+
 def still_running(pids: list[int]) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
@@ -241,6 +252,7 @@ def test_the_next_up_stops_a_worker_left_by_a_killed_up_before_saying_so(tmp_pat
                        timeout=LEFTOVER_GRACE_SECONDS + KILL_WAIT_SECONDS + 30, message="the leftover to be stopped")  # fmt: skip
         except BaseException:
             print("the new luaq up said:", *again.lines, sep="\n")  # shown with the failure
+            print("the leftover processes:", *(_describe(pid) for pid in worker), sep="\n")
             raise
         assert still_running(worker) == []
         assert again.said(f"luaq: stopped worker {state['worker_pid']} left by an earlier luaq up")

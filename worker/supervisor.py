@@ -36,7 +36,11 @@ Celery workers reconnect by themselves (kombu >= 5.4).
 SIGTERM or SIGINT: warm shutdown (each process stops taking jobs and finishes the ones it
 runs); a second signal: cold shutdown (the threads pool's processes are killed, since
 Celery cannot stop a thread; their jobs are queued again from their leases, and Celery's
-``task_acks_late`` keeps their messages).
+``task_acks_late`` keeps their messages). Once its parent has gone, further SIGTERMs do
+not count (SIGINT still does): ``luaq up`` starts its worker with SIGTERM as the
+parent-death signal, and Linux sends that again each time the orphan is handed to
+another thread of its dying parent, so a killed ``luaq up`` sends several within a few
+milliseconds — which made its worker's shutdown cold, its jobs killed.
 
 On ``LUAQ_METRICS_PORT`` the supervisor serves ``/metrics`` (every process's metrics,
 added up: :mod:`worker.metrics`), ``/healthz`` and ``/readyz`` (:mod:`worker.health`).
@@ -148,6 +152,7 @@ class Supervisor:
         self.children: list[Child] = []
         self._context = multiprocessing.get_context("spawn")
         self._signals = 0
+        self._parent = os.getppid()
         self._next_reap = 0.0
         # Under prefork, Celery runs the processes: one child, Celery's pool master.
         self._count = settings.worker_processes if settings.worker_pool == "threads" else 1
@@ -201,6 +206,8 @@ class Supervisor:
         return views
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGTERM and self._signals and os.getppid() != self._parent:
+            return  # the parent-death signal again (see the module's docstring)
         self._signals += 1
         # Warm shutdown first; a second signal makes the shutdown cold. Celery's cold
         # shutdown cannot stop a threads-pool job (it fails on TaskPool.kill_job): the

@@ -232,7 +232,8 @@ def test_a_second_ctrl_c_sent_to_luaq_up_alone_leaves_no_worker_behind(tmp_path)
 
 
 def test_the_next_up_stops_a_worker_left_by_a_killed_up_before_saying_so(tmp_path):
-    """A luaq up killed outright while a job runs leaves its worker finishing that job; the
+    """A luaq up killed outright while a job runs leaves its worker finishing that job (a
+    warm shutdown, however many parent-death signals the dead luaq up's threads send); the
     next luaq up stops it (SIGTERM, then SIGKILL to its group) and says so only once it has gone."""
     env = bare_env(tmp_path)
     up = Up(env)

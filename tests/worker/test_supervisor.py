@@ -1,6 +1,8 @@
 """The supervisor's recovery of a dead worker process's jobs (fakeredis, no processes;
 tests/e2e/test_watchdog.py does it with real ones)."""
 
+import os
+import signal
 from dataclasses import replace
 
 import pytest
@@ -71,3 +73,20 @@ def test_the_supervisor_announces_the_limits_it_enforces_under_its_own_name(stor
     limiter = RedisLimiter(store.redis, parsed(document))
     assert limiter.rate("default", "create").per_minute == 6 and limiter.in_flight_cap("work") == 5
     assert limiter.daily_predictions_cap("default") == 8
+
+
+def test_once_its_parent_has_gone_a_repeated_sigterm_keeps_the_shutdown_warm(supervisor, monkeypatch):
+    """A killed luaq up's worker gets its parent-death SIGTERM once per thread of the dead
+    parent: the shutdown stays warm; SIGINT still makes it cold."""
+    monkeypatch.setattr(os, "getppid", lambda: supervisor._parent + 1)  # the parent has gone
+    supervisor._on_signal(signal.SIGTERM, None)
+    supervisor._on_signal(signal.SIGTERM, None)
+    assert supervisor.stopping and supervisor._signals == 1
+    supervisor._on_signal(signal.SIGINT, None)
+    assert supervisor._signals == 2
+
+
+def test_with_its_parent_alive_a_second_sigterm_makes_the_shutdown_cold(supervisor):
+    supervisor._on_signal(signal.SIGTERM, None)
+    supervisor._on_signal(signal.SIGTERM, None)
+    assert supervisor._signals == 2

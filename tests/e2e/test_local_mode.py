@@ -17,6 +17,7 @@ import redis
 from tests.conftest import REPO, wait_until
 from worker import keys
 from worker.local import KILL_WAIT_SECONDS, LEFTOVER_GRACE_SECONDS
+from worker.settings import process_argv
 
 QUICKSTART = REPO / "examples" / "quickstart.lua"
 
@@ -162,13 +163,13 @@ def process_tree(pid: int) -> list[int]:
 
 def _describe(pid: int) -> str:
     """``pid``'s state and command line as /proc shows them, for a failure's output."""
+    argv = process_argv(pid)
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return f"{pid}: gone"
     state, ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-    return f"{pid}: state {state}, parent {ppid}, group {pgrp}: {cmdline}"
+    return f"{pid}: state {state}, parent {ppid}, group {pgrp}: {b' '.join(argv or []).decode(errors='replace')}"
 
 
 def still_running(pids: list[int]) -> list[int]:
